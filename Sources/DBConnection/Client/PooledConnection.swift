@@ -1,0 +1,69 @@
+/// A connection lent to you inside ``DatabasePool/withConnection(options:isolation:_:)`` (db_connection's
+/// `%DBConnection{}` handle).
+///
+/// Every call goes to this one connection. Once the lease ends (the closure returned, the deadline
+/// passed, the pool closed the connection), every call throws ``ConnectionError`` with reason
+/// ``ConnectionError/Reason/closed``.
+public struct PooledConnection<Connection: DatabaseConnection>: Sendable {
+    /// The lease this handle uses.
+    public let lease: PoolLease<Connection>
+    /// The pool the lease came from.
+    public let pool: any DatabasePool<Connection>
+    /// The transaction level this handle belongs to (`nil` outside a transaction).
+    package let transactionLevel: TransactionLevel?
+
+    /// Makes a handle for a lease.
+    public init(lease: PoolLease<Connection>, pool: any DatabasePool<Connection>) {
+        self.lease = lease
+        self.pool = pool
+        self.transactionLevel = nil
+    }
+
+    package init(lease: PoolLease<Connection>, pool: any DatabasePool<Connection>, transactionLevel: TransactionLevel?) {
+        self.lease = lease
+        self.pool = pool
+        self.transactionLevel = transactionLevel
+    }
+
+    /// The identity of the connection slot.
+    public var id: ConnectionID { lease.connectionID }
+
+    /// Whether the lease is still current.
+    public var isValid: Bool { lease.holder.isCurrent(generation: lease.generation) }
+
+    /// Runs one raw driver call on the connection, with the lease's guards: a stale lease throws; a
+    /// ``DisconnectError`` closes the connection (the pool reconnects) and throws its underlying error;
+    /// a call that ends because its task was cancelled closes the connection too.
+    ///
+    /// The escape hatch under the client API; prefer the typed calls.
+    /// - Throws: ``ConnectionError`` for a stale lease, or what the driver threw.
+    public func withDriverCall<T>(
+        _ call: StaticString = "call",
+        _ body: (Connection) async throws -> T
+    ) async throws -> T {
+        do {
+            return try await lease.holder.withCall(generation: lease.generation, call: call, body)
+        } catch let error as DisconnectError {
+            pool.disconnect(lease, error: error.underlying)
+            throw error
+        } catch {
+            if error is CancellationError || Task.isCancelled {
+                // The call may have stopped half-way through the protocol: the connection is in doubt.
+                if lease.holder.isCurrent(generation: lease.generation) {
+                    pool.stop(lease, error: ConnectionError(
+                        .closed,
+                        message: "the task was cancelled during \(call); the connection is in an unknown state",
+                        poolName: pool.name,
+                        call: "\(call)"
+                    ))
+                }
+            }
+            throw error
+        }
+    }
+}
+
+/// One level of a transaction: db_connection's `conn_ref`, so a rollback ends the level it belongs to.
+package final class TransactionLevel: Sendable {
+    package init() {}
+}

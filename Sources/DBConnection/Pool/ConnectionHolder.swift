@@ -1,0 +1,200 @@
+import Synchronization
+
+/// Guards one open connection across leases: db_connection's holder.
+///
+/// A pool makes one holder per open connection and grants it to one caller at a time, each grant with
+/// a new generation. Every driver call goes through ``withCall(generation:call:_:)``, which throws
+/// ``ConnectionError`` with reason ``ConnectionError/Reason/closed`` when the lease is stale (the pool
+/// took the connection back: deadline, disconnect, shutdown). When the pool retires a holder while a
+/// call runs, the connection is closed by that call's task as soon as the call returns, so
+/// ``DatabaseConnection/disconnect(error:)`` never runs concurrently with another callback and runs
+/// exactly once.
+public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
+    /// The connection.
+    public let connection: Connection
+    /// The slot's identity.
+    public let id: ConnectionID
+
+    private let state: Mutex<State>
+
+    struct State: Sendable {
+        var generation: UInt64 = 0
+        var phase: Phase = .pooled
+        var transaction: TransactionMark = .none
+    }
+
+    enum Phase: Sendable {
+        case pooled
+        case leased
+        case inCall
+        case retiredInCall(ConnectionError)
+        case retired
+    }
+
+    /// The client's view of a transaction on this lease (db_connection's holder flag).
+    package enum TransactionMark: Sendable, Equatable {
+        /// Not inside a transaction.
+        case none
+        /// Inside a transaction that is fine.
+        case ok
+        /// Inside a transaction that failed: every call but cleanup fails, until it ends.
+        case failed
+    }
+
+    /// Makes a holder for a freshly opened connection.
+    public init(connection: Connection, id: ConnectionID) {
+        self.connection = connection
+        self.id = id
+        self.state = Mutex(State())
+    }
+
+    /// Lends the connection under a new generation. Pools call this before handing out a ``PoolLease``.
+    public func grant(generation: UInt64) {
+        state.withLock {
+            $0.generation = generation
+            $0.phase = .leased
+            $0.transaction = .none
+        }
+    }
+
+    /// What ``release(generation:)`` found.
+    public enum ReleaseOutcome: Sendable, Equatable {
+        /// The lease ended; the connection is the pool's again.
+        case released
+        /// A call is still running on the connection (a caller gave it back mid-call): close it.
+        case busy
+        /// The lease was already over (the pool took the connection back).
+        case stale
+    }
+
+    /// Ends a lease. Pools call this when a caller gives the connection back.
+    public func release(generation: UInt64) -> ReleaseOutcome {
+        state.withLock {
+            guard $0.generation == generation else { return .stale }
+            switch $0.phase {
+            case .leased:
+                $0.phase = .pooled
+                return .released
+            case .inCall:
+                return .busy
+            case .pooled, .retired, .retiredInCall:
+                return .stale
+            }
+        }
+    }
+
+    /// What ``retire(error:)`` found.
+    public enum RetireOutcome: Sendable, Equatable {
+        /// The caller must close the connection now.
+        case closeNow
+        /// A call is running: its task closes the connection when the call returns.
+        case closeAfterCall
+        /// Already retired.
+        case alreadyRetired
+    }
+
+    /// Takes the connection out of service for good. Every later use of any lease throws.
+    public func retire(error: ConnectionError) -> RetireOutcome {
+        state.withLock {
+            switch $0.phase {
+            case .inCall:
+                $0.phase = .retiredInCall(error)
+                return .closeAfterCall
+            case .retired, .retiredInCall:
+                return .alreadyRetired
+            case .pooled, .leased:
+                $0.phase = .retired
+                return .closeNow
+            }
+        }
+    }
+
+    /// Runs one driver call under the lease, or throws if the lease is stale.
+    ///
+    /// If the pool retired the holder while the call ran, the connection is closed once the call
+    /// returns; a successful late reply is still returned (as db_connection does).
+    /// - Parameters:
+    ///   - generation: the lease's generation.
+    ///   - call: the call's name, for the error.
+    ///   - body: the call.
+    /// - Throws: ``ConnectionError`` (reason `closed`) when the lease is stale, or what `body` throws.
+    public func withCall<T>(
+        generation: UInt64,
+        call: StaticString,
+        _ body: (Connection) async throws -> T
+    ) async throws -> T {
+        try beginCall(generation: generation, call: call)
+        let result: Swift.Result<T, any Error>
+        do {
+            result = .success(try await body(connection))
+        } catch {
+            result = .failure(error)
+        }
+        if let closeError = endCall(generation: generation) {
+            await connection.disconnect(error: closeError)
+            if case .failure(let error) = result, let disconnect = error as? DisconnectError,
+                var connectionError = disconnect.underlying as? ConnectionError
+            {
+                connectionError.message +=
+                    " (the connection was closed by the pool, possibly due to a timeout or because the pool has been terminated)"
+                throw DisconnectError(connectionError, retry: disconnect.retry)
+            }
+        }
+        return try result.get()
+    }
+
+    func beginCall(generation: UInt64, call: StaticString) throws {
+        try state.withLock {
+            guard $0.generation == generation else { throw ConnectionError.closed(pool: nil, call: "\(call)") }
+            switch $0.phase {
+            case .leased:
+                $0.phase = .inCall
+            case .inCall:
+                throw ConnectionError(
+                    .error,
+                    message: "the connection is already running a call: a held connection serves one call at a time",
+                    call: "\(call)"
+                )
+            case .pooled, .retired, .retiredInCall:
+                throw ConnectionError.closed(pool: nil, call: "\(call)")
+            }
+        }
+    }
+
+    /// Ends a call; returns the error to close the connection with if the pool retired it meanwhile.
+    func endCall(generation: UInt64) -> ConnectionError? {
+        state.withLock {
+            switch $0.phase {
+            case .inCall:
+                $0.phase = .leased
+                return nil
+            case .retiredInCall(let error):
+                $0.phase = .retired
+                return error
+            case .pooled, .leased, .retired:
+                return nil
+            }
+        }
+    }
+
+    /// Whether the lease is still current (not stale, not retired).
+    public func isCurrent(generation: UInt64) -> Bool {
+        state.withLock {
+            guard $0.generation == generation else { return false }
+            switch $0.phase {
+            case .leased, .inCall: return true
+            default: return false
+            }
+        }
+    }
+
+    package func transactionMark(generation: UInt64) -> TransactionMark {
+        state.withLock { $0.generation == generation ? $0.transaction : .none }
+    }
+
+    package func setTransactionMark(_ mark: TransactionMark, generation: UInt64) {
+        state.withLock {
+            if $0.generation == generation { $0.transaction = mark }
+        }
+    }
+}

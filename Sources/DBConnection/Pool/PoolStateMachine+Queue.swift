@@ -1,0 +1,174 @@
+import DequeModule
+extension PoolStateMachine {
+    /// db_connection's CoDel record.
+    struct CoDel: Sendable, Hashable {
+        /// The minimum queue wait seen in the current interval.
+        var delay: Duration
+        /// Whether the last interval was slow (its minimum wait exceeded the target).
+        var slow: Bool
+        /// When the current interval ends.
+        var next: Instant
+    }
+
+    /// A caller asks for a connection.
+    ///
+    /// With `request == nil` nothing is queued: the result is ``CheckoutResult/leased(_:_:)``,
+    /// ``CheckoutResult/failed(_:)`` or ``CheckoutResult/mustWait``. With a request id the caller is
+    /// queued when nothing is idle.
+    mutating func checkout(request: RequestID?, now: Instant, deadline: Instant?, queue: Bool) -> CheckoutResult {
+        switch phase {
+        case .running: break
+        case .shuttingDown: return .failed(.shutdown(pool: configuration.name))
+        case .stopped(let error): return .failed(error)
+        }
+        if !busy, let slot = popIdle() {
+            var action = Action()
+            let grant = lease(slot: slot, requestedAt: now, deadline: deadline, idleSince: slots[slot].idleSince, now: now)
+            noteDeadline(deadline, into: &action)
+            return .leased(grant, action)
+        }
+        busy = true
+        guard queue else { return .failed(.queueDisabled(pool: configuration.name)) }
+        guard let request else { return .mustWait }
+        waiters.append(request)
+        waiting[request] = Waiter(requestedAt: now, deadline: deadline)
+        var action = Action()
+        noteDeadline(deadline, into: &action)
+        return .queued(action)
+    }
+
+    /// A fresh request id for a caller about to queue.
+    mutating func makeRequestID() -> RequestID {
+        defer { nextRequestID += 1 }
+        return nextRequestID
+    }
+
+    /// A waiting caller gave up (its task was cancelled). O(1): the queue entry is skipped later.
+    /// - Returns: whether the caller was still waiting (if not, a lease or failure is already on its way).
+    mutating func cancelCheckout(_ request: RequestID) -> Bool {
+        waiting.removeValue(forKey: request) != nil
+    }
+
+    /// The head waiter, skipping those that gave up.
+    mutating func headWaiter() -> (RequestID, Waiter)? {
+        while let id = waiters.first {
+            if let waiter = waiting[id] { return (id, waiter) }
+            waiters.removeFirst()
+        }
+        return nil
+    }
+
+    mutating func popWaiter() {
+        let id = waiters.removeFirst()
+        waiting[id] = nil
+    }
+
+    /// A connection joins the pool (check-in, new connection, ping done): db_connection's `handle_checkin`.
+    mutating func join(slot: SlotID, now: Instant) -> Action {
+        guard busy else {
+            makeIdle(slot: slot, now: now)
+            return .none
+        }
+        var action = Action()
+        if dequeue(slot: slot, now: now, into: &action) {
+            return action
+        }
+        makeIdle(slot: slot, now: now)
+        return action
+    }
+
+    /// db_connection's `dequeue`: hand `slot` to a waiter, or return `false` (the pool becomes ready).
+    private mutating func dequeue(slot: SlotID, now: Instant, into action: inout Action) -> Bool {
+        if now >= codel.next {
+            // First dequeue of a new interval.
+            let slow = codel.delay > configuration.queueTarget
+            codel.next = now + configuration.queueInterval
+            codel.slow = slow
+            guard let (id, waiter) = headWaiter() else {
+                codel.delay = .zero
+                busy = false
+                return false
+            }
+            popWaiter()
+            let delay = waiter.requestedAt.duration(to: now)
+            codel.delay = delay
+            return go(slot: slot, request: id, waiter: waiter, delay: delay, now: now, into: &action)
+        }
+        let limit = configuration.queueTarget * 2
+        while let (id, waiter) = headWaiter() {
+            popWaiter()
+            let delay = waiter.requestedAt.duration(to: now)
+            if codel.slow && delay > limit {
+                action.failures.append(
+                    Failure(request: id, error: .queueDropped(after: delay, pool: configuration.name))
+                )
+                continue
+            }
+            return go(slot: slot, request: id, waiter: waiter, delay: delay, now: now, into: &action)
+        }
+        codel.delay = .zero
+        busy = false
+        return false
+    }
+
+    /// db_connection's `go`: lease to the waiter, unless its deadline already passed (then it fails,
+    /// and the next waiter is tried; db_connection would lend it a connection and kill it at once).
+    private mutating func go(
+        slot: SlotID,
+        request: RequestID,
+        waiter: Waiter,
+        delay: Duration,
+        now: Instant,
+        into action: inout Action
+    ) -> Bool {
+        if let deadline = waiter.deadline, deadline <= now {
+            action.failures.append(Failure(request: request, error: .deadlineInQueue(pool: configuration.name)))
+            return dequeue(slot: slot, now: now, into: &action)
+        }
+        if delay < codel.delay { codel.delay = delay }
+        let grant = lease(slot: slot, requestedAt: waiter.requestedAt, deadline: waiter.deadline, idleSince: nil, now: now)
+        action.lease = Action.Lease(request: request, grant: grant, requestedAt: waiter.requestedAt)
+        return true
+    }
+
+    /// The CoDel poll: when the queue made no progress since the last poll, measure and maybe drop.
+    mutating func pollFired(time: Instant, lastSent: Instant) -> Action {
+        var action = Action()
+        guard let (_, head) = headWaiter() else {
+            action.timers.append(armPoll(now: time, lastSent: time))
+            return action
+        }
+        let sent = head.requestedAt
+        action.timers.append(armPoll(now: time, lastSent: sent))
+        guard sent <= lastSent && busy else { return action }
+        let delay = sent.duration(to: time)
+        if time >= codel.next && codel.delay > configuration.queueTarget {
+            codel.slow = true
+            codel.delay = delay
+            codel.next = time + configuration.queueInterval
+            dropSlow(time: time, into: &action)
+        } else if time >= codel.next {
+            codel.slow = false
+            codel.delay = delay
+            codel.next = time + configuration.queueInterval
+        }
+        return action
+    }
+
+    /// Drops every waiter that waited more than twice the target.
+    private mutating func dropSlow(time: Instant, into action: inout Action) {
+        let limit = configuration.queueTarget * 2
+        var kept = Deque<RequestID>(minimumCapacity: waiters.count)
+        for id in waiters {
+            guard let waiter = waiting[id] else { continue }
+            let wait = waiter.requestedAt.duration(to: time)
+            if wait > limit {
+                waiting[id] = nil
+                action.failures.append(Failure(request: id, error: .queueDropped(after: wait, pool: configuration.name)))
+            } else {
+                kept.append(id)
+            }
+        }
+        waiters = kept
+    }
+}

@@ -1,0 +1,227 @@
+import DequeModule
+import Logging
+
+/// All of the pool's decisions, as a pure value: events in, one ``Action`` out.
+///
+/// No I/O, no locks, no clock reads: every event takes `now`. The runner (``ConnectionPool``) holds it
+/// under one lock and carries out the actions after unlocking. Connections are slots `0..<poolSize`;
+/// callers waiting for one are ``RequestID``s.
+///
+/// The queue is db_connection's (`connection_pool.ex`): idle connections are handed out longest-idle
+/// first, waiters are served first come first served, and a CoDel record decides when waiters are
+/// dropped (see `PoolStateMachine+Queue.swift`).
+struct PoolStateMachine: Sendable {
+    typealias Instant = ContinuousClock.Instant
+    typealias RequestID = UInt64
+    typealias SlotID = Int
+
+    struct Configuration: Sendable {
+        var name: String
+        var poolSize: Int
+        var queueTarget: Duration
+        var queueInterval: Duration
+        var idleInterval: Duration
+        var idleLimit: Int
+        var backoffType: BackoffType
+        var backoffMin: Duration
+        var backoffMax: Duration
+        var maxLifetime: ClosedRange<Duration>?
+        var maxRestarts: Int
+        var maxSeconds: Duration
+        var seed: UInt64
+    }
+
+    /// A connection handed to a caller.
+    struct Grant: Sendable, Hashable {
+        var slot: SlotID
+        /// Counts the leases of the slot; a handle with an older generation is stale.
+        var generation: UInt64
+        /// How long the connection was idle before this lease (zero when it came straight from a check-in).
+        var idleTime: Duration
+        /// When the lease must end.
+        var deadline: Instant?
+    }
+
+    /// A connection to close, and why.
+    struct Close: Sendable, Equatable {
+        var slot: SlotID
+        var error: ConnectionError
+        /// The lease to revoke, when the connection is taken from a caller (deadline).
+        var revoking: UInt64?
+
+        static func == (a: Close, b: Close) -> Bool {
+            a.slot == b.slot && a.error.reason == b.error.reason && a.error.message == b.error.message
+                && a.revoking == b.revoking
+        }
+    }
+
+    /// A waiter to fail.
+    struct Failure: Sendable, Equatable {
+        var request: RequestID
+        var error: ConnectionError
+
+        static func == (a: Failure, b: Failure) -> Bool { a.request == b.request && a.error.reason == b.error.reason }
+    }
+
+    /// What the runner must do after an event. Each part is empty when there is nothing to do.
+    struct Action: Sendable, Equatable {
+        /// Hand a connection to a waiting caller (at most one per event).
+        var lease: Lease?
+        /// Fail waiting callers.
+        var failures: [Failure] = []
+        /// Open a connection in these slots.
+        var connect: [SlotID] = []
+        /// Ping these idle connections.
+        var ping: [SlotID] = []
+        /// Close these connections.
+        var close: [Close] = []
+        /// Arm these timers.
+        var timers: [Timer] = []
+        /// The pool stopped with this error (restart intensity exceeded).
+        var stopped: ConnectionError?
+        /// Every connection is closed after a shutdown.
+        var shutdownComplete: Bool = false
+
+        struct Lease: Sendable, Hashable {
+            var request: RequestID
+            var grant: Grant
+            /// When the waiter asked, for its pool time.
+            var requestedAt: Instant
+        }
+
+        static let none = Action()
+
+        var isNone: Bool { self == .none }
+
+        mutating func merge(_ other: Action) {
+            if let l = other.lease {
+                precondition(lease == nil, "two leases in one action")
+                lease = l
+            }
+            failures += other.failures
+            connect += other.connect
+            ping += other.ping
+            close += other.close
+            timers += other.timers
+            if let s = other.stopped { stopped = s }
+            shutdownComplete = shutdownComplete || other.shutdownComplete
+        }
+    }
+
+    /// The outcome of a checkout.
+    enum CheckoutResult: Sendable, Equatable {
+        /// A connection, right away.
+        case leased(Grant, Action)
+        /// Nothing idle: the caller must queue (call again with a request id).
+        case mustWait
+        /// Queued; the connection comes later in an ``Action/lease``.
+        case queued(Action)
+        /// The checkout failed at once.
+        case failed(ConnectionError)
+    }
+
+    let configuration: Configuration
+    var slots: [Slot]
+    /// Idle slots, longest idle first. May hold stale entries (skipped).
+    var idle: Deque<SlotID>
+    var idleCount = 0
+    var leasedCount = 0
+    /// db_connection's `busy` state: no idle connection was found at the last checkout, so check-ins go
+    /// through the CoDel dequeue.
+    var busy = true
+    var waiters: Deque<RequestID>
+    var waiting: [RequestID: Waiter]
+    var codel: CoDel
+    var timers: TimerState
+    var disconnectAllRequest: (at: Instant, interval: Duration)?
+    var restarts: Deque<Instant> = []
+    var random: SplitMix64
+    var phase: Phase = .running
+    var nextRequestID: RequestID = 1
+
+    enum Phase: Sendable, Equatable {
+        case running
+        case shuttingDown
+        case stopped(ConnectionError)
+
+        static func == (a: Phase, b: Phase) -> Bool {
+            switch (a, b) {
+            case (.running, .running), (.shuttingDown, .shuttingDown), (.stopped, .stopped): true
+            default: false
+            }
+        }
+    }
+
+    struct Waiter: Sendable, Hashable {
+        var requestedAt: Instant
+        var deadline: Instant?
+    }
+
+    var stoppedError: ConnectionError? {
+        if case .stopped(let error) = phase { return error }
+        return nil
+    }
+
+    init(configuration: Configuration, now: Instant) {
+        self.configuration = configuration
+        var random = SplitMix64(seed: configuration.seed)
+        self.slots = (0..<configuration.poolSize).map { _ in
+            Slot(
+                backoff: Backoff(
+                    type: configuration.backoffType,
+                    min: configuration.backoffMin,
+                    max: configuration.backoffMax
+                ),
+                spread: random.next()
+            )
+        }
+        self.random = random
+        self.idle = Deque(minimumCapacity: configuration.poolSize)
+        self.waiters = Deque(minimumCapacity: 64)
+        self.waiting = Dictionary(minimumCapacity: 64)
+        self.codel = CoDel(delay: .zero, slow: false, next: now)
+        self.timers = TimerState()
+    }
+
+    /// The pool starts: connect every slot, arm the poll and idle timers.
+    mutating func start(now: Instant) -> Action {
+        var action = Action()
+        for slot in slots.indices {
+            slots[slot].state = .connecting
+            action.connect.append(slot)
+        }
+        action.timers.append(armPoll(now: now, lastSent: now))
+        action.timers.append(armIdle(now: now))
+        return action
+    }
+
+    /// A snapshot for `metrics()`.
+    var metrics: PoolMetrics {
+        PoolMetrics(
+            idleConnections: idleCount,
+            busyConnections: leasedCount,
+            queueLength: waiting.count,
+            openConnections: slots.lazy.filter(\.isOpen).count
+        )
+    }
+}
+
+/// What the pool looks like right now: db_connection's `get_connection_metrics`, and more.
+public struct PoolMetrics: Sendable, Hashable {
+    /// Connections idle in the pool, ready to be checked out (db_connection's `ready_conn_count`).
+    public var idleConnections: Int
+    /// Connections lent to callers.
+    public var busyConnections: Int
+    /// Callers waiting for a connection (db_connection's `checkout_queue_length`).
+    public var queueLength: Int
+    /// Connections that are open: idle, lent, or being pinged.
+    public var openConnections: Int
+
+    /// Makes a snapshot.
+    public init(idleConnections: Int, busyConnections: Int, queueLength: Int, openConnections: Int) {
+        self.idleConnections = idleConnections
+        self.busyConnections = busyConnections
+        self.queueLength = queueLength
+        self.openConnections = openConnections
+    }
+}
