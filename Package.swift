@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .library(name: "DBConnection", targets: ["DBConnection"]),
         .library(name: "DBConnectionTesting", targets: ["DBConnectionTesting"]),
+        .library(name: "DBConnectionSQLite", targets: ["DBConnectionSQLite"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -40,6 +41,25 @@ let package = Package(
                 "DBConnection",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite3"]), .yum(["sqlite-devel"])]
+        ),
+        .target(
+            name: "DBConnectionSQLite",
+            dependencies: [
+                "DBConnection",
+                "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DBConnectionSQLiteTests",
+            dependencies: ["DBConnection", "DBConnectionSQLite", "DBConnectionTesting"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
