@@ -38,6 +38,7 @@ public final class ScriptedConnection: DatabaseConnection {
 
     public static func connect(options: ScriptedOptions, context: ConnectionContext) async throws -> ScriptedConnection {
         let reply = try await options.script.next(.connect(poolIndex: context.poolIndex, label: options.label))
+        if let error = reply.error { throw error }
         return ScriptedConnection(script: options.script, poolIndex: context.poolIndex, state: reply.state ?? "state")
     }
 

@@ -47,6 +47,8 @@ public struct ConnectionError: Error, Sendable, CustomStringConvertible {
     public var poolName: String?
     /// The call that failed (`checkout`, `execute`, ...), where known.
     public var call: String?
+    /// The error this one stands for, when it wraps another (a driver's error that closed a connection).
+    public var underlying: (any Error)?
 
     /// Makes a connection error.
     public init(

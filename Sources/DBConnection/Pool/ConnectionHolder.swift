@@ -131,7 +131,7 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
             result = .failure(error)
         }
         if let closeError = endCall(generation: generation) {
-            await connection.disconnect(error: closeError)
+            await connection.disconnect(error: closeError.underlying ?? closeError)
             if case .failure(let error) = result, let disconnect = error as? DisconnectError,
                 var connectionError = disconnect.underlying as? ConnectionError
             {

@@ -223,13 +223,13 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
 
     private func giveBackBroken(_ lease: PoolLease<Connection>, error: any Error, stop: Bool) {
         let now = clock.now()
-        let connectionError =
-            (error as? ConnectionError)
-            ?? ConnectionError(
-                .error,
-                message: stop ? "client stopped: \(error)" : "\(error)",
-                poolName: name
-            )
+        var connectionError: ConnectionError
+        if let error = error as? ConnectionError {
+            connectionError = error
+        } else {
+            connectionError = ConnectionError(.error, message: stop ? "client stopped: \(error)" : "\(error)", poolName: name)
+            connectionError.underlying = error
+        }
         var effects = Effects()
         state.withLock { state in
             let slot = lease.holder.id.poolIndex - 1
@@ -461,7 +461,7 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
             log(close.error, connection: holder.id)
             switch holder.retire(error: close.error) {
             case .closeNow:
-                await holder.connection.disconnect(error: close.error)
+                await holder.connection.disconnect(error: close.error.underlying ?? close.error)
             case .closeAfterCall:
                 await holder.connection.interrupt()
             case .alreadyRetired:

@@ -128,7 +128,7 @@ extension PoolStateMachine {
     func recycleReason(slot: SlotID, now: Instant) -> ConnectionError? {
         guard let connectedAt = slots[slot].connectedAt else { return nil }
         let spread = slots[slot].spread
-        if let request = disconnectAllRequest, connectedAt < request.at {
+        if let request = disconnectAllRequest, connectedAt <= request.at {
             let offset = Self.spread(spread, over: request.interval)
             if now > request.at + offset {
                 return ConnectionError(
