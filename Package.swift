@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .target(
@@ -60,6 +62,22 @@ let package = Package(
         .testTarget(
             name: "DBConnectionSQLiteTests",
             dependencies: ["DBConnection", "DBConnectionSQLite", "DBConnectionTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "dbconn",
+            dependencies: [
+                "DBConnection",
+                "DBConnectionSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "dbconnTests",
+            dependencies: ["dbconn", "DBConnection", "DBConnectionSQLite"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

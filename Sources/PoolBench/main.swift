@@ -1,1 +1,50 @@
-print("x")
+// A first figure for the pool's hot path: checkout + check-in cycles per second over 10 scripted
+// connections, with 1 and 100 tasks, every protection on (15 s deadline, CoDel bookkeeping, metrics
+// to the default no-op backend). Run in release mode:
+//
+//     swift run -c release PoolBench
+//
+// The full side-by-side benchmark against the peers lives in Benchmarks/ (its own issue).
+
+import DBConnection
+import DBConnectionTesting
+
+let poolSize = 10
+let script = Script(Array(repeating: .ok(), count: poolSize))
+var configuration = PoolConfiguration<ScriptedConnection>()
+configuration.poolSize = poolSize
+configuration.name = "bench"
+
+func measure(_ label: String, tasks: Int, cyclesPerTask: Int, pool: ConnectionPool<ScriptedConnection>) async throws {
+    let options = CallOptions()
+    let start = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for _ in 0..<tasks {
+            group.addTask {
+                for _ in 0..<cyclesPerTask {
+                    let lease = try await pool.checkout(options: options)
+                    pool.checkin(lease)
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    let elapsed = start.duration(to: .now)
+    let cycles = Double(tasks * cyclesPerTask)
+    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    let perSecond = cycles / seconds
+    let nanos = seconds * 1e9 / cycles
+    print("\(label): \(Int(cycles)) cycles in \(String(format: "%.3f", seconds)) s = \(Int(perSecond)) cycles/s (\(String(format: "%.0f", nanos)) ns/cycle)")
+}
+
+import Foundation
+
+try await ConnectionPool<ScriptedConnection>.withPool(options: ScriptedOptions(script: script), configuration: configuration) { pool in
+    // Wait until every connection joined.
+    while pool.metrics().idleConnections < poolSize { await Task.yield() }
+    for round in 1...3 {
+        print("round \(round)")
+        try await measure("  1 task    ", tasks: 1, cyclesPerTask: 2_000_000, pool: pool)
+        try await measure("  100 tasks ", tasks: 100, cyclesPerTask: 20_000, pool: pool)
+    }
+}

@@ -41,6 +41,7 @@ public struct PooledConnection<Connection: DatabaseConnection>: Sendable {
         _ call: StaticString = "call",
         _ body: (Connection) async throws -> T
     ) async throws -> T {
+        if lease.holder.hasCleanups { await lease.holder.runCleanups(generation: lease.generation) }
         do {
             return try await lease.holder.withCall(generation: lease.generation, call: call, body)
         } catch let error as DisconnectError {

@@ -20,9 +20,11 @@ extension DatabasePool {
         do {
             result = try await body(connection)
         } catch {
+            await lease.holder.runCleanups(generation: lease.generation)
             checkin(lease)
             throw error
         }
+        if lease.holder.hasCleanups { await lease.holder.runCleanups(generation: lease.generation) }
         checkin(lease)
         return result
     }

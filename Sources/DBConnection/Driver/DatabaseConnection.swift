@@ -35,6 +35,9 @@ public protocol DatabaseConnection: AnyObject, Sendable {
     /// A server- or client-side cursor made by ``declare(_:params:options:)``.
     associatedtype Cursor: Sendable
 
+    /// The database's name for traces (`db.system`: `sqlite`, `postgresql`, ...). Default `other_sql`.
+    static var systemName: String { get }
+
     /// Opens a connection.
     ///
     /// Called before every connect attempt's result is used, after ``PoolConfiguration/configure``
@@ -109,6 +112,9 @@ public protocol DatabaseConnection: AnyObject, Sendable {
 }
 
 extension DatabaseConnection {
+    /// `other_sql`.
+    public static var systemName: String { "other_sql" }
+
     /// Does nothing.
     public func checkout() async throws {}
     /// Does nothing.

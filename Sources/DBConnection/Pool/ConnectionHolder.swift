@@ -1,3 +1,4 @@
+public import Logging
 import Synchronization
 
 /// Guards one open connection across leases: db_connection's holder.
@@ -21,6 +22,7 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
         var generation: UInt64 = 0
         var phase: Phase = .pooled
         var transaction: TransactionMark = .none
+        var cleanups: [@Sendable (Connection) async -> Void] = []
     }
 
     enum Phase: Sendable {
@@ -41,12 +43,22 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
         case failed
     }
 
+    /// Where calls on this connection log their entries (the pool's logger).
+    package let logger: Logger
+
     /// Makes a holder for a freshly opened connection.
-    public init(connection: Connection, id: ConnectionID) {
+    /// - Parameters:
+    ///   - connection: the connection.
+    ///   - id: the slot's identity.
+    ///   - logger: where calls on the connection write their debug lines; by default nowhere.
+    public init(connection: Connection, id: ConnectionID, logger: Logger? = nil) {
         self.connection = connection
         self.id = id
+        self.logger = logger ?? Logger(label: "DBConnection", factory: { _ in SwiftLogNoOpLogHandler() })
         self.state = Mutex(State())
     }
+
+    package var systemName: String { Connection.systemName }
 
     /// Lends the connection under a new generation. Pools call this before handing out a ``PoolLease``.
     public func grant(generation: UInt64) {
@@ -74,6 +86,7 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
             switch $0.phase {
             case .leased:
                 $0.phase = .pooled
+                $0.cleanups = []
                 return .released
             case .inCall:
                 return .busy
@@ -187,6 +200,37 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
             }
         }
     }
+
+    /// Queues work to run on the connection before its next call or when the lease ends (a cursor
+    /// abandoned by an early `break` is deallocated this way).
+    package func addCleanup(generation: UInt64, _ cleanup: @escaping @Sendable (Connection) async -> Void) {
+        state.withLock {
+            if $0.generation == generation { $0.cleanups.append(cleanup) }
+        }
+    }
+
+    /// Runs the queued cleanups, if any.
+    package func runCleanups(generation: UInt64) async {
+        while true {
+            let next: (@Sendable (Connection) async -> Void)? = state.withLock {
+                guard $0.generation == generation, !$0.cleanups.isEmpty else { return nil }
+                return $0.cleanups.removeFirst()
+            }
+            guard let next else { return }
+            do {
+                try beginCall(generation: generation, call: "deallocate")
+            } catch {
+                return
+            }
+            await next(connection)
+            if let closeError = endCall(generation: generation) {
+                await connection.disconnect(error: closeError.underlying ?? closeError)
+                return
+            }
+        }
+    }
+
+    package var hasCleanups: Bool { state.withLock { !$0.cleanups.isEmpty } }
 
     package func transactionMark(generation: UInt64) -> TransactionMark {
         state.withLock { $0.generation == generation ? $0.transaction : .none }

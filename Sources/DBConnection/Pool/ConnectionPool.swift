@@ -371,7 +371,7 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
                 options = try await configure(options, index)
             }
             let connection = try await Connection.connect(options: options, context: context)
-            let newHolder = ConnectionHolder(connection: connection, id: ConnectionID(poolIndex: index))
+            let newHolder = ConnectionHolder(connection: connection, id: ConnectionID(poolIndex: index), logger: logger)
             holder = newHolder
             instruments.connects.increment()
             notify(.connected(newHolder.id, tag: nil))
