@@ -97,7 +97,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DBConnectionTestingTests",
-            dependencies: ["DBConnection", "DBConnectionTesting"],
+            dependencies: ["DBConnection", "DBConnectionTesting", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
     ]
