@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "DBConnection", targets: ["DBConnection"]),
         .library(name: "DBConnectionTesting", targets: ["DBConnectionTesting"]),
         .library(name: "DBConnectionSQLite", targets: ["DBConnectionSQLite"]),
+        .library(name: "DBConnectionPostgres", targets: ["DBConnectionPostgres"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -24,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .target(
@@ -62,6 +66,31 @@ let package = Package(
         .testTarget(
             name: "DBConnectionSQLiteTests",
             dependencies: ["DBConnection", "DBConnectionSQLite", "DBConnectionTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "DBConnectionPostgres",
+            dependencies: [
+                "DBConnection",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DBConnectionPostgresTests",
+            dependencies: [
+                "DBConnection",
+                "DBConnectionPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

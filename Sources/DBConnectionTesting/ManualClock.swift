@@ -1,4 +1,3 @@
-public import DBConnection
 import Synchronization
 
 /// A clock that moves only when a test says so, for deterministic tests of the pool.

@@ -261,8 +261,7 @@ extension DatabasePool {
             let connection = PooledConnection(lease: lease, pool: self)
             do {
                 let result = try await body(connection, CallTiming(poolTime: lease.poolTime, idleTime: lease.idleTime))
-                if lease.holder.hasCleanups { await lease.holder.runCleanups(generation: lease.generation) }
-                checkin(lease)
+                await finishLease(lease, connection: connection)
                 return result
             } catch let error as DisconnectError {
                 if error.retry && attempt < options.checkoutRetries {
@@ -271,7 +270,7 @@ extension DatabasePool {
                 }
                 throw error.underlying
             } catch {
-                if connection.isValid { checkin(lease) }
+                await finishLease(lease, connection: connection)
                 throw error
             }
         }

@@ -20,12 +20,34 @@ extension DatabasePool {
         do {
             result = try await body(connection)
         } catch {
-            await lease.holder.runCleanups(generation: lease.generation)
-            checkin(lease)
+            await finishLease(lease, connection: connection)
             throw error
         }
-        if lease.holder.hasCleanups { await lease.holder.runCleanups(generation: lease.generation) }
-        checkin(lease)
+        await finishLease(lease, connection: connection)
         return result
+    }
+
+    /// Ends a lease that went well: pending cursor cleanups, the driver's `checkin` callback (a throw
+    /// there, say a transaction left open, closes the connection instead), then the check-in.
+    func finishLease(_ lease: PoolLease<Connection>, connection: PooledConnection<Connection>) async {
+        if lease.holder.hasCleanups { await lease.holder.runCleanups(generation: lease.generation) }
+        do {
+            try await connection.withDriverCall("checkin") { try await $0.checkin() }
+        } catch {
+            if connection.isValid { disconnect(lease, error: (error as? DisconnectError)?.underlying ?? error) }
+            return
+        }
+        checkin(lease)
+    }
+}
+
+extension PooledConnection {
+    /// Runs `body` with this connection: db_connection's `run` on a handle, which checks nothing out.
+    /// `withConnection` and `transaction` nest freely.
+    public func withConnection<R>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PooledConnection<Connection>) async throws -> sending R
+    ) async throws -> sending R {
+        try await body(self)
     }
 }

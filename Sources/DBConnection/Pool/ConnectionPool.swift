@@ -1,5 +1,5 @@
 import DequeModule
-public import Logging
+import Logging
 import Metrics
 public import ServiceLifecycle
 import Synchronization

@@ -1,0 +1,1 @@
+// The PostgreSQL driver (issue 6, in progress).
