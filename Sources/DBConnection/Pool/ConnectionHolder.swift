@@ -16,35 +16,14 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
     /// The slot's identity.
     public let id: ConnectionID
 
-    private let state: Mutex<State>
-
-    struct State: Sendable {
-        var generation: UInt64 = 0
-        var phase: Phase = .pooled
-        var transaction: TransactionMark = .none
-        var cleanups: [@Sendable (Connection) async -> Void] = []
-    }
-
-    enum Phase: Sendable {
-        case pooled
-        case leased
-        case inCall
-        case retiredInCall(ConnectionError)
-        case retired
-    }
-
-    /// The client's view of a transaction on this lease (db_connection's holder flag).
-    package enum TransactionMark: Sendable, Equatable {
-        /// Not inside a transaction.
-        case none
-        /// Inside a transaction that is fine.
-        case ok
-        /// Inside a transaction that failed: every call but cleanup fails, until it ends.
-        case failed
-    }
-
     /// Where calls on this connection log their entries (the pool's logger).
     package let logger: Logger
+
+    /// The lease state, kept apart from the connection's type so the pool's hot path is not generic.
+    let leaseGuard: LeaseGuard
+
+    /// The client's view of a transaction on this lease (db_connection's holder flag).
+    package typealias TransactionMark = LeaseGuard.TransactionMark
 
     /// Makes a holder for a freshly opened connection.
     /// - Parameters:
@@ -55,72 +34,25 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
         self.connection = connection
         self.id = id
         self.logger = logger ?? Logger(label: "DBConnection", factory: { _ in SwiftLogNoOpLogHandler() })
-        self.state = Mutex(State())
+        self.leaseGuard = LeaseGuard()
     }
 
     package var systemName: String { Connection.systemName }
 
     /// Lends the connection under a new generation. Pools call this before handing out a ``PoolLease``.
-    public func grant(generation: UInt64) {
-        state.withLock {
-            $0.generation = generation
-            $0.phase = .leased
-            $0.transaction = .none
-        }
-    }
+    public func grant(generation: UInt64) { leaseGuard.grant(generation: generation) }
 
     /// What ``release(generation:)`` found.
-    public enum ReleaseOutcome: Sendable, Equatable {
-        /// The lease ended; the connection is the pool's again.
-        case released
-        /// A call is still running on the connection (a caller gave it back mid-call): close it.
-        case busy
-        /// The lease was already over (the pool took the connection back).
-        case stale
-    }
+    public typealias ReleaseOutcome = LeaseGuard.ReleaseOutcome
 
     /// Ends a lease. Pools call this when a caller gives the connection back.
-    public func release(generation: UInt64) -> ReleaseOutcome {
-        state.withLock {
-            guard $0.generation == generation else { return .stale }
-            switch $0.phase {
-            case .leased:
-                $0.phase = .pooled
-                $0.cleanups = []
-                return .released
-            case .inCall:
-                return .busy
-            case .pooled, .retired, .retiredInCall:
-                return .stale
-            }
-        }
-    }
+    public func release(generation: UInt64) -> ReleaseOutcome { leaseGuard.release(generation: generation) }
 
     /// What ``retire(error:)`` found.
-    public enum RetireOutcome: Sendable, Equatable {
-        /// The caller must close the connection now.
-        case closeNow
-        /// A call is running: its task closes the connection when the call returns.
-        case closeAfterCall
-        /// Already retired.
-        case alreadyRetired
-    }
+    public typealias RetireOutcome = LeaseGuard.RetireOutcome
 
     /// Takes the connection out of service for good. Every later use of any lease throws.
-    public func retire(error: ConnectionError) -> RetireOutcome {
-        state.withLock {
-            switch $0.phase {
-            case .inCall:
-                $0.phase = .retiredInCall(error)
-                return .closeAfterCall
-            case .retired, .retiredInCall:
-                return .alreadyRetired
-            case .pooled, .leased:
-                $0.phase = .retired
-                return .closeNow
-            }
-        }
-    }
+    public func retire(error: ConnectionError) -> RetireOutcome { leaseGuard.retire(error: error) }
 
     /// Runs one driver call under the lease, or throws if the lease is stale.
     ///
@@ -157,6 +89,140 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
     }
 
     func beginCall(generation: UInt64, call: StaticString) throws {
+        try leaseGuard.beginCall(generation: generation, call: call)
+    }
+
+    func endCall(generation: UInt64) -> ConnectionError? { leaseGuard.endCall(generation: generation) }
+
+    /// Whether the lease is still current (not stale, not retired).
+    public func isCurrent(generation: UInt64) -> Bool { leaseGuard.isCurrent(generation: generation) }
+
+    /// Queues work to run on the connection before its next call or when the lease ends (a cursor
+    /// abandoned by an early `break` is deallocated this way).
+    package func addCleanup(generation: UInt64, _ cleanup: @escaping @Sendable (Connection) async -> Void) {
+        let connection = self.connection
+        leaseGuard.addCleanup(generation: generation) { await cleanup(connection) }
+    }
+
+    /// Runs the queued cleanups, if any.
+    package func runCleanups(generation: UInt64) async {
+        while let next = leaseGuard.nextCleanup(generation: generation) {
+            do {
+                try beginCall(generation: generation, call: "deallocate")
+            } catch {
+                return
+            }
+            await next()
+            if let closeError = endCall(generation: generation) {
+                await connection.disconnect(error: closeError.underlying ?? closeError)
+                return
+            }
+        }
+    }
+
+    package var hasCleanups: Bool { leaseGuard.hasCleanups }
+
+    package func transactionMark(generation: UInt64) -> TransactionMark {
+        leaseGuard.transactionMark(generation: generation)
+    }
+
+    package func setTransactionMark(_ mark: TransactionMark, generation: UInt64) {
+        leaseGuard.setTransactionMark(mark, generation: generation)
+    }
+}
+
+/// The lease state of one connection: generation, phase, transaction mark, pending cleanups. Not
+/// generic, so the pool's runner handles it without generic metadata on its hot path.
+public final class LeaseGuard: Sendable {
+    struct State: Sendable {
+        var generation: UInt64 = 0
+        var phase: Phase = .pooled
+        var transaction: TransactionMark = .none
+        var cleanups: [@Sendable () async -> Void] = []
+    }
+
+    enum Phase: Sendable {
+        case pooled
+        case leased
+        case inCall
+        case retiredInCall(ConnectionError)
+        case retired
+    }
+
+    /// The client's view of a transaction on this lease (db_connection's holder flag).
+    package enum TransactionMark: Sendable, Equatable {
+        /// Not inside a transaction.
+        case none
+        /// Inside a transaction that is fine.
+        case ok
+        /// Inside a transaction that failed: every call but cleanup fails, until it ends.
+        case failed
+    }
+
+    /// What ``ConnectionHolder/release(generation:)`` found.
+    public enum ReleaseOutcome: Sendable, Equatable {
+        /// The lease ended; the connection is the pool's again.
+        case released
+        /// A call is still running on the connection (a caller gave it back mid-call): close it.
+        case busy
+        /// The lease was already over (the pool took the connection back).
+        case stale
+    }
+
+    /// What ``ConnectionHolder/retire(error:)`` found.
+    public enum RetireOutcome: Sendable, Equatable {
+        /// The caller must close the connection now.
+        case closeNow
+        /// A call is running: its task closes the connection when the call returns.
+        case closeAfterCall
+        /// Already retired.
+        case alreadyRetired
+    }
+
+    private let state = Mutex(State())
+
+    init() {}
+
+    func grant(generation: UInt64) {
+        state.withLock {
+            $0.generation = generation
+            $0.phase = .leased
+            $0.transaction = .none
+        }
+    }
+
+    func release(generation: UInt64) -> ReleaseOutcome {
+        state.withLock {
+            guard $0.generation == generation else { return .stale }
+            switch $0.phase {
+            case .leased:
+                $0.phase = .pooled
+                if !$0.cleanups.isEmpty { $0.cleanups = [] }
+                return .released
+            case .inCall:
+                return .busy
+            case .pooled, .retired, .retiredInCall:
+                return .stale
+            }
+        }
+    }
+
+    func retire(error: ConnectionError) -> RetireOutcome {
+        state.withLock {
+            switch $0.phase {
+            case .inCall:
+                $0.phase = .retiredInCall(error)
+                return .closeAfterCall
+            case .retired, .retiredInCall:
+                return .alreadyRetired
+            case .pooled, .leased:
+                $0.phase = .retired
+                return .closeNow
+            }
+        }
+    }
+
+    func beginCall(generation: UInt64, call: StaticString) throws {
         try state.withLock {
             guard $0.generation == generation else { throw ConnectionError.closed(pool: nil, call: "\(call)") }
             switch $0.phase {
@@ -174,7 +240,6 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
         }
     }
 
-    /// Ends a call; returns the error to close the connection with if the pool retired it meanwhile.
     func endCall(generation: UInt64) -> ConnectionError? {
         state.withLock {
             switch $0.phase {
@@ -190,8 +255,7 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
         }
     }
 
-    /// Whether the lease is still current (not stale, not retired).
-    public func isCurrent(generation: UInt64) -> Bool {
+    func isCurrent(generation: UInt64) -> Bool {
         state.withLock {
             guard $0.generation == generation else { return false }
             switch $0.phase {
@@ -201,42 +265,26 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
         }
     }
 
-    /// Queues work to run on the connection before its next call or when the lease ends (a cursor
-    /// abandoned by an early `break` is deallocated this way).
-    package func addCleanup(generation: UInt64, _ cleanup: @escaping @Sendable (Connection) async -> Void) {
+    func addCleanup(generation: UInt64, _ cleanup: @escaping @Sendable () async -> Void) {
         state.withLock {
             if $0.generation == generation { $0.cleanups.append(cleanup) }
         }
     }
 
-    /// Runs the queued cleanups, if any.
-    package func runCleanups(generation: UInt64) async {
-        while true {
-            let next: (@Sendable (Connection) async -> Void)? = state.withLock {
-                guard $0.generation == generation, !$0.cleanups.isEmpty else { return nil }
-                return $0.cleanups.removeFirst()
-            }
-            guard let next else { return }
-            do {
-                try beginCall(generation: generation, call: "deallocate")
-            } catch {
-                return
-            }
-            await next(connection)
-            if let closeError = endCall(generation: generation) {
-                await connection.disconnect(error: closeError.underlying ?? closeError)
-                return
-            }
+    func nextCleanup(generation: UInt64) -> (@Sendable () async -> Void)? {
+        state.withLock {
+            guard $0.generation == generation, !$0.cleanups.isEmpty else { return nil }
+            return $0.cleanups.removeFirst()
         }
     }
 
-    package var hasCleanups: Bool { state.withLock { !$0.cleanups.isEmpty } }
+    var hasCleanups: Bool { state.withLock { !$0.cleanups.isEmpty } }
 
-    package func transactionMark(generation: UInt64) -> TransactionMark {
+    func transactionMark(generation: UInt64) -> TransactionMark {
         state.withLock { $0.generation == generation ? $0.transaction : .none }
     }
 
-    package func setTransactionMark(_ mark: TransactionMark, generation: UInt64) {
+    func setTransactionMark(_ mark: TransactionMark, generation: UInt64) {
         state.withLock {
             if $0.generation == generation { $0.transaction = mark }
         }

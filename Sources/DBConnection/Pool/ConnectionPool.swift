@@ -23,7 +23,6 @@ import Synchronization
 /// never suspend.
 public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool, Service, Sendable {
     typealias Machine = PoolStateMachine
-    typealias Continuation = CheckedContinuation<PoolLease<Connection>, any Error>
 
     /// The pool's name (``PoolConfiguration/name``).
     public let name: String
@@ -31,31 +30,9 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
     let options: Connection.Options
     let clock: PoolClock
     let logger: Logger
-    private let state: Mutex<State>
-    private let work = WorkQueue<Work>()
+    let runner: PoolRunner
     private let runStarted = Atomic<Bool>(false)
-    private let instruments: Instruments
-
-    struct State: ~Copyable {
-        var machine: Machine
-        var waiters: [Machine.RequestID: Continuation]
-        var holders: [ConnectionHolder<Connection>?]
-    }
-
-    enum Work: Sendable {
-        case connect(Machine.SlotID)
-        case ping(Machine.SlotID, ConnectionHolder<Connection>)
-        case close(Machine.Close, ConnectionHolder<Connection>?)
-        case timer(Machine.Timer)
-        case finished(ConnectionError?)
-    }
-
-    /// What to do after unlocking.
-    private struct Effects: ~Copyable {
-        var lease: (Continuation, PoolLease<Connection>)?
-        var failures: [(Continuation, ConnectionError)] = []
-        var work: [Work] = []
-    }
+    private var instruments: Instruments { runner.instruments }
 
     /// Makes a pool. Nothing connects until ``run()``.
     /// - Parameters:
@@ -75,7 +52,6 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
         self.options = options
         self.clock = PoolClock(clock)
         self.logger = configuration.logger
-        self.instruments = Instruments(name: configuration.name)
         let machineConfiguration = Machine.Configuration(
             name: configuration.name,
             poolSize: configuration.poolSize,
@@ -91,14 +67,12 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
             maxSeconds: configuration.maxSeconds,
             seed: configuration.randomSeed ?? UInt64.random(in: .min ... .max)
         )
-        var waiters: [Machine.RequestID: Continuation] = [:]
-        waiters.reserveCapacity(64)
-        self.state = Mutex(
-            State(
-                machine: Machine(configuration: machineConfiguration, now: self.clock.now()),
-                waiters: waiters,
-                holders: Array(repeating: nil, count: configuration.poolSize)
-            )
+        self.runner = PoolRunner(
+            machine: Machine(configuration: machineConfiguration, now: self.clock.now()),
+            name: configuration.name,
+            clock: self.clock,
+            logger: configuration.logger,
+            poolSize: configuration.poolSize
         )
     }
 
@@ -117,154 +91,60 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
     /// - Throws: ``ConnectionError``: `queueDisabled`, `queueTimeout` (CoDel drop), `deadline`,
     ///   `poolShutdown`, `poolStopped`; `CancellationError` when the task is cancelled while waiting.
     public func checkout(options: CallOptions) async throws -> PoolLease<Connection> {
-        let now = clock.now()
-        let deadline = options.effectiveDeadline(requestedAt: now)
-        var effects = Effects()
-        let fast: Result<PoolLease<Connection>, ConnectionError>? = state.withLock { state in
-            switch state.machine.checkout(request: nil, now: now, deadline: deadline, queue: options.queue) {
-            case .leased(let grant, let action):
-                let lease = self.makeLease(grant, requestedAt: now, now: now, state: &state)
-                self.collect(action, into: &effects, state: &state)
-                return .success(lease)
-            case .failed(let error):
-                return .failure(error)
-            case .mustWait, .queued:
-                return nil
-            }
-        }
-        if let fast {
-            run(effects)
-            switch fast {
-            case .success(let lease):
-                instruments.waitTime.recordNanoseconds(0)
-                return lease
-            case .failure(let error):
-                throw error
-            }
-        }
-        return try await waitForConnection(requestedAt: now, deadline: deadline)
-    }
-
-    private func waitForConnection(requestedAt: ContinuousClock.Instant, deadline: ContinuousClock.Instant?) async throws -> PoolLease<Connection> {
-        let request = state.withLock { $0.machine.makeRequestID() }
-        let lease = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: Continuation) in
-                var effects = Effects()
-                let immediate: Result<PoolLease<Connection>, any Error>? = state.withLock { state in
-                    if Task.isCancelled { return .failure(CancellationError()) }
-                    let now = self.clock.now()
-                    switch state.machine.checkout(request: request, now: now, deadline: deadline, queue: true) {
-                    case .leased(let grant, let action):
-                        let lease = self.makeLease(grant, requestedAt: requestedAt, now: now, state: &state)
-                        self.collect(action, into: &effects, state: &state)
-                        return .success(lease)
-                    case .failed(let error):
-                        return .failure(error)
-                    case .queued(let action):
-                        state.waiters[request] = continuation
-                        self.collect(action, into: &effects, state: &state)
-                        return nil
-                    case .mustWait:
-                        preconditionFailure("a checkout with a request id queues")
-                    }
-                }
-                run(effects)
-                if let immediate { continuation.resume(with: immediate) }
-            }
-        } onCancel: {
-            let continuation: Continuation? = state.withLock { state in
-                guard state.machine.cancelCheckout(request) else { return nil }
-                return state.waiters.removeValue(forKey: request)
-            }
-            continuation?.resume(throwing: CancellationError())
-        }
-        if let poolTime = lease.poolTime {
-            instruments.waitTime.recordNanoseconds(poolTime.nanoseconds)
-        }
-        return lease
+        let core = try await runner.checkout(options: options)
+        return PoolLease(
+            holder: unsafeDowncast(core.holder, to: ConnectionHolder<Connection>.self),
+            generation: core.generation,
+            poolTime: core.poolTime,
+            idleTime: core.idleTime,
+            deadline: core.deadline
+        )
     }
 
     /// Gives a connection back. A stale lease (the pool took the connection back) is ignored; a lease
     /// whose connection is still running a call is closed instead.
     public func checkin(_ lease: PoolLease<Connection>) {
-        let now = clock.now()
-        var effects = Effects()
-        state.withLock { state in
-            let slot = lease.holder.id.poolIndex - 1
-            guard state.holders[slot] === lease.holder else { return }
-            let action: Machine.Action
-            switch lease.holder.release(generation: lease.generation) {
-            case .released:
-                action = state.machine.checkin(slot: slot, generation: lease.generation, now: now)
-            case .busy:
-                let error = ConnectionError(
-                    .closed,
-                    message: "the connection was checked in while a call was still running on it",
-                    poolName: name
-                )
-                action = state.machine.disconnect(slot: slot, generation: lease.generation, error: error, stop: true, now: now)
-            case .stale:
-                return
-            }
-            self.collect(action, into: &effects, state: &state)
-        }
-        run(effects)
+        runner.checkin(
+            slot: lease.holder.id.poolIndex - 1,
+            holder: lease.holder,
+            leaseGuard: lease.holder.leaseGuard,
+            generation: lease.generation
+        )
     }
 
     /// Gives a connection back to be closed; the pool reconnects the slot at once.
     public func disconnect(_ lease: PoolLease<Connection>, error: any Error) {
-        giveBackBroken(lease, error: error, stop: false)
+        runner.giveBackBroken(
+            slot: lease.holder.id.poolIndex - 1,
+            holder: lease.holder,
+            leaseGuard: lease.holder.leaseGuard,
+            generation: lease.generation,
+            error: error,
+            stop: false
+        )
     }
 
     /// Gives a connection back that crashed; it is closed and counts towards ``PoolConfiguration/maxRestarts``.
     public func stop(_ lease: PoolLease<Connection>, error: any Error) {
-        giveBackBroken(lease, error: error, stop: true)
-    }
-
-    private func giveBackBroken(_ lease: PoolLease<Connection>, error: any Error, stop: Bool) {
-        let now = clock.now()
-        var connectionError: ConnectionError
-        if let error = error as? ConnectionError {
-            connectionError = error
-        } else {
-            connectionError = ConnectionError(.error, message: stop ? "client stopped: \(error)" : "\(error)", poolName: name)
-            connectionError.underlying = error
-        }
-        var effects = Effects()
-        state.withLock { state in
-            let slot = lease.holder.id.poolIndex - 1
-            guard state.holders[slot] === lease.holder else { return }
-            switch lease.holder.release(generation: lease.generation) {
-            case .released, .busy:
-                let action = state.machine.disconnect(
-                    slot: slot,
-                    generation: lease.generation,
-                    error: connectionError,
-                    stop: stop,
-                    now: now
-                )
-                self.collect(action, into: &effects, state: &state)
-            case .stale:
-                return
-            }
-        }
-        run(effects)
+        runner.giveBackBroken(
+            slot: lease.holder.id.poolIndex - 1,
+            holder: lease.holder,
+            leaseGuard: lease.holder.leaseGuard,
+            generation: lease.generation,
+            error: error,
+            stop: true
+        )
     }
 
     // MARK: Introspection and control
 
     /// Idle connections, busy connections and queue length right now (db_connection's `get_connection_metrics`).
-    public func metrics() -> PoolMetrics {
-        state.withLock { $0.machine.metrics }
-    }
+    public func metrics() -> PoolMetrics { runner.metrics() }
 
     /// Recycles every connection open now, spread over `interval`: each is closed at its next check-in
     /// or idle tick after a per-connection offset in `[0, interval)`. Connections opened later are not
     /// affected. db_connection's `disconnect_all`.
-    public func disconnectAll(interval: Duration = .zero) {
-        let now = clock.now()
-        state.withLock { $0.machine.disconnectAll(interval: interval, now: now) }
-    }
+    public func disconnectAll(interval: Duration = .zero) { runner.disconnectAll(interval: interval) }
 
     // MARK: Running
 
@@ -281,14 +161,16 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
         )
         let stopped: ConnectionError? = await withTaskCancellationOrGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                self.modify { $0.start(now: self.clock.now()) }
+                self.runner.modify { $0.start(now: self.clock.now()) }
                 while true {
-                    switch await self.work.next() {
+                    switch await self.runner.work.next() {
                     case .connect(let slot):
                         group.addTask { await self.connect(slot: slot) }
                     case .ping(let slot, let holder):
+                        let holder = unsafeDowncast(holder, to: ConnectionHolder<Connection>.self)
                         group.addTask { await self.ping(slot: slot, holder: holder) }
                     case .close(let close, let holder):
+                        let holder = holder.map { unsafeDowncast($0, to: ConnectionHolder<Connection>.self) }
                         group.addTask { await self.close(close, holder: holder) }
                     case .timer(let timer):
                         group.addTask {
@@ -297,8 +179,8 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
                             } catch {
                                 return
                             }
-                            self.modify { $0.timerFired(timer, now: self.clock.now()) }
-                            if case .idle = timer.kind { self.recordGauges() }
+                            self.runner.modify { $0.timerFired(timer, now: self.clock.now()) }
+                            if case .idle = timer.kind { self.runner.recordGauges() }
                         }
                     case .finished(let error):
                         group.cancelAll()
@@ -314,7 +196,7 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
 
     /// Starts a shutdown, as cancelling ``run()`` does.
     public func shutdown() {
-        modify { $0.shutdown(now: self.clock.now()) }
+        runner.modify { $0.shutdown(now: self.clock.now()) }
     }
 
     /// Runs a pool around `body`: starts ``run()``, waits for nothing, runs `body`, then shuts the pool
@@ -380,9 +262,7 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
             if let afterConnect = configuration.afterConnect {
                 try await runAfterConnect(afterConnect, holder: newHolder)
             }
-            modify { state in
-                state.holders[slot] = newHolder
-            } then: {
+            runner.modify(slot: slot, holder: newHolder, leaseGuard: newHolder.leaseGuard) {
                 $0.connectSucceeded(slot: slot, now: self.clock.now())
             }
         } catch {
@@ -399,7 +279,7 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
                 instruments.disconnects.increment()
                 notify(.disconnected(holder.id, tag: nil))
             }
-            modify { $0.connectFailed(slot: slot, now: self.clock.now()) }
+            runner.modify { $0.connectFailed(slot: slot, now: self.clock.now()) }
         }
     }
 
@@ -446,13 +326,13 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
             holder.grant(generation: 0)
             try await holder.withCall(generation: 0, call: "ping") { try await $0.ping() }
             guard holder.release(generation: 0) == .released else { return }
-            modify { $0.pingSucceeded(slot: slot, now: self.clock.now()) }
+            runner.modify { $0.pingSucceeded(slot: slot, now: self.clock.now()) }
         } catch {
             let underlying = (error as? DisconnectError)?.underlying ?? error
             let connectionError =
                 (underlying as? ConnectionError)
                 ?? ConnectionError(.error, message: "ping failed: \(underlying)", poolName: name, call: "ping")
-            modify { $0.pingFailed(slot: slot, error: connectionError) }
+            runner.modify { $0.pingFailed(slot: slot, error: connectionError) }
         }
     }
 
@@ -470,9 +350,7 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
             instruments.disconnects.increment()
             notify(.disconnected(holder.id, tag: nil))
         }
-        modify { state in
-            if state.holders[close.slot] === holder { state.holders[close.slot] = nil }
-        } then: {
+        runner.modify(slot: close.slot, holder: nil, leaseGuard: nil, onlyIfCurrent: holder ?? Unmatched.instance) {
             $0.connectionClosed(slot: close.slot, now: self.clock.now())
         }
     }
@@ -494,87 +372,11 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
         }
     }
 
-    private func recordGauges() {
-        let metrics = self.metrics()
-        instruments.idle.record(metrics.idleConnections)
-        instruments.busy.record(metrics.busyConnections)
-        instruments.open.record(metrics.openConnections)
-        instruments.queue.record(metrics.queueLength)
-    }
+}
 
-    // MARK: Carrying out actions
-
-    private func modify(_ event: (inout Machine) -> Machine.Action) {
-        modify({ _ in }, then: event)
-    }
-
-    private func modify(_ prepare: (inout State) -> Void, then event: (inout Machine) -> Machine.Action) {
-        var effects = Effects()
-        state.withLock { state in
-            prepare(&state)
-            let action = event(&state.machine)
-            self.collect(action, into: &effects, state: &state)
-        }
-        run(effects)
-    }
-
-    private func makeLease(
-        _ grant: Machine.Grant,
-        requestedAt: ContinuousClock.Instant,
-        now: ContinuousClock.Instant,
-        state: inout State
-    ) -> PoolLease<Connection> {
-        let holder = state.holders[grant.slot]!
-        holder.grant(generation: grant.generation)
-        return PoolLease(
-            holder: holder,
-            generation: grant.generation,
-            poolTime: requestedAt.duration(to: now),
-            idleTime: grant.idleTime,
-            deadline: grant.deadline
-        )
-    }
-
-    /// Turns an action into effects; under the lock, so continuations and holders are taken atomically.
-    private func collect(_ action: Machine.Action, into effects: inout Effects, state: inout State) {
-        if let lease = action.lease {
-            let continuation = state.waiters.removeValue(forKey: lease.request)!
-            let made = makeLease(lease.grant, requestedAt: lease.requestedAt, now: clock.now(), state: &state)
-            effects.lease = (continuation, made)
-        }
-        for failure in action.failures {
-            if let continuation = state.waiters.removeValue(forKey: failure.request) {
-                effects.failures.append((continuation, failure.error))
-            }
-        }
-        for slot in action.connect { effects.work.append(.connect(slot)) }
-        for slot in action.ping {
-            if let holder = state.holders[slot] { effects.work.append(.ping(slot, holder)) }
-        }
-        for close in action.close { effects.work.append(.close(close, state.holders[close.slot])) }
-        for timer in action.timers { effects.work.append(.timer(timer)) }
-        if let stopped = action.stopped {
-            logger.error("\(stopped.message)", metadata: ["db.pool": "\(name)"])
-        }
-        if action.shutdownComplete {
-            effects.work.append(.finished(state.machine.stoppedError))
-        }
-        if !action.failures.isEmpty {
-            instruments.drops.increment(by: action.failures.count(where: { $0.error.reason == .queueTimeout }))
-        }
-    }
-
-    private func run(_ effects: consuming Effects) {
-        if let (continuation, lease) = effects.lease {
-            continuation.resume(returning: lease)
-        }
-        for (continuation, error) in effects.failures {
-            continuation.resume(throwing: error)
-        }
-        for item in effects.work {
-            work.push(item)
-        }
-    }
+/// An object no slot holds, for `onlyIfCurrent` when a close had no holder.
+private final class Unmatched: Sendable {
+    static let instance = Unmatched()
 }
 
 /// The pseudo-pool that lends a new connection to ``PoolConfiguration/afterConnect``, as db_connection's
@@ -609,33 +411,3 @@ final class AfterConnectPool<Connection: DatabaseConnection>: DatabasePool, Send
     }
 }
 
-/// The pool's swift-metrics instruments, made once.
-struct Instruments: Sendable {
-    let connects: Counter
-    let disconnects: Counter
-    let drops: Counter
-    let waitTime: Metrics.Timer
-    let idle: Gauge
-    let busy: Gauge
-    let open: Gauge
-    let queue: Gauge
-
-    init(name: String) {
-        let dimensions = [("pool", name)]
-        idle = Gauge(label: "db.pool.connections.idle", dimensions: dimensions)
-        busy = Gauge(label: "db.pool.connections.busy", dimensions: dimensions)
-        open = Gauge(label: "db.pool.connections.open", dimensions: dimensions)
-        queue = Gauge(label: "db.pool.queue.length", dimensions: dimensions)
-        connects = Counter(label: "db.pool.connects", dimensions: dimensions)
-        disconnects = Counter(label: "db.pool.disconnects", dimensions: dimensions)
-        drops = Counter(label: "db.pool.queue.drops", dimensions: dimensions)
-        waitTime = Metrics.Timer(label: "db.pool.wait_time", dimensions: dimensions)
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (s, a) = components
-        return s * 1_000_000_000 + a / 1_000_000_000
-    }
-}

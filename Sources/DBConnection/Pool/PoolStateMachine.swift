@@ -64,23 +64,78 @@ struct PoolStateMachine: Sendable {
     }
 
     /// What the runner must do after an event. Each part is empty when there is nothing to do.
+    ///
+    /// Only ``lease`` is stored inline: it is the one part the hot path (a check-in handing the
+    /// connection to a waiter) produces. Everything else lives in a box allocated on first use, so an
+    /// empty action is a few bytes to copy.
     struct Action: Sendable, Equatable {
         /// Hand a connection to a waiting caller (at most one per event).
         var lease: Lease?
+        private var box: Box?
+
+        struct Rest: Sendable, Equatable {
+            var failures: [Failure] = []
+            var connect: [SlotID] = []
+            var ping: [SlotID] = []
+            var close: [Close] = []
+            var timers: [Timer] = []
+            var stopped: ConnectionError?
+            var shutdownComplete = false
+
+            static func == (a: Rest, b: Rest) -> Bool {
+                a.failures == b.failures && a.connect == b.connect && a.ping == b.ping && a.close == b.close
+                    && a.timers == b.timers && a.stopped?.reason == b.stopped?.reason
+                    && a.shutdownComplete == b.shutdownComplete
+            }
+        }
+
+        final class Box: Sendable {
+            let rest: Rest
+            init(_ rest: Rest) { self.rest = rest }
+        }
+
+        init(lease: Lease? = nil) { self.lease = lease }
+
+        private var rest: Rest {
+            get { box?.rest ?? Rest() }
+            set { box = Box(newValue) }
+        }
+
         /// Fail waiting callers.
-        var failures: [Failure] = []
+        var failures: [Failure] {
+            get { box?.rest.failures ?? [] }
+            set { rest.failures = newValue }
+        }
         /// Open a connection in these slots.
-        var connect: [SlotID] = []
+        var connect: [SlotID] {
+            get { box?.rest.connect ?? [] }
+            set { rest.connect = newValue }
+        }
         /// Ping these idle connections.
-        var ping: [SlotID] = []
+        var ping: [SlotID] {
+            get { box?.rest.ping ?? [] }
+            set { rest.ping = newValue }
+        }
         /// Close these connections.
-        var close: [Close] = []
+        var close: [Close] {
+            get { box?.rest.close ?? [] }
+            set { rest.close = newValue }
+        }
         /// Arm these timers.
-        var timers: [Timer] = []
+        var timers: [Timer] {
+            get { box?.rest.timers ?? [] }
+            set { rest.timers = newValue }
+        }
         /// The pool stopped with this error (restart intensity exceeded).
-        var stopped: ConnectionError?
+        var stopped: ConnectionError? {
+            get { box?.rest.stopped }
+            set { rest.stopped = newValue }
+        }
         /// Every connection is closed after a shutdown.
-        var shutdownComplete: Bool = false
+        var shutdownComplete: Bool {
+            get { box?.rest.shutdownComplete ?? false }
+            set { rest.shutdownComplete = newValue }
+        }
 
         struct Lease: Sendable, Hashable {
             var request: RequestID
@@ -93,18 +148,28 @@ struct PoolStateMachine: Sendable {
 
         var isNone: Bool { self == .none }
 
+        /// Whether the runner has anything to do; cheaper than comparing with ``none``.
+        var hasWork: Bool { lease != nil || box != nil }
+
+        static func == (a: Action, b: Action) -> Bool {
+            a.lease == b.lease && (a.box?.rest ?? Rest()) == (b.box?.rest ?? Rest())
+        }
+
         mutating func merge(_ other: Action) {
             if let l = other.lease {
                 precondition(lease == nil, "two leases in one action")
                 lease = l
             }
-            failures += other.failures
-            connect += other.connect
-            ping += other.ping
-            close += other.close
-            timers += other.timers
-            if let s = other.stopped { stopped = s }
-            shutdownComplete = shutdownComplete || other.shutdownComplete
+            guard let theirs = other.box?.rest else { return }
+            var mine = rest
+            mine.failures += theirs.failures
+            mine.connect += theirs.connect
+            mine.ping += theirs.ping
+            mine.close += theirs.close
+            mine.timers += theirs.timers
+            if let s = theirs.stopped { mine.stopped = s }
+            mine.shutdownComplete = mine.shutdownComplete || theirs.shutdownComplete
+            rest = mine
         }
     }
 

@@ -1,0 +1,338 @@
+import DequeModule
+import Logging
+import Metrics
+import Synchronization
+
+/// A lease as the runner sees it: the connection's holder as an untyped object, so that the runner is
+/// not generic and its checkout and check-in run without generic metadata lookups.
+struct CoreLease: Sendable {
+    let holder: any AnyObject & Sendable
+    let generation: UInt64
+    let poolTime: Duration?
+    let idleTime: Duration?
+    let deadline: ContinuousClock.Instant?
+}
+
+/// The runner's hot half: one lock around the state machine, the waiting continuations and the lease
+/// guards; it carries out the machine's actions after unlocking. Background work goes to ``work``,
+/// which ``ConnectionPool/run()`` reads (it knows the driver's type).
+final class PoolRunner: Sendable {
+    typealias Machine = PoolStateMachine
+    typealias Continuation = CheckedContinuation<CoreLease, any Error>
+
+    struct State: ~Copyable {
+        var machine: Machine
+        var waiters: [Machine.RequestID: Continuation]
+        /// The holder of each slot's open connection (a `ConnectionHolder<Connection>`), and its guard.
+        var holders: [(any AnyObject & Sendable)?]
+        var guards: [LeaseGuard?]
+    }
+
+    enum Work: Sendable {
+        case connect(Machine.SlotID)
+        case ping(Machine.SlotID, any AnyObject & Sendable)
+        case close(Machine.Close, (any AnyObject & Sendable)?)
+        case timer(Machine.Timer)
+        case finished(ConnectionError?)
+    }
+
+    /// What to do after unlocking. Empty on the fast path.
+    struct Effects: ~Copyable {
+        var lease: (Continuation, CoreLease)?
+        var failures: [(Continuation, ConnectionError)] = []
+        var work: [Work] = []
+    }
+
+    let name: String
+    let clock: PoolClock
+    let logger: Logger
+    let instruments: Instruments
+    let work = WorkQueue<Work>()
+    private let state: Mutex<State>
+
+    init(machine: Machine, name: String, clock: PoolClock, logger: Logger, poolSize: Int) {
+        self.name = name
+        self.clock = clock
+        self.logger = logger
+        self.instruments = Instruments(name: name)
+        var waiters: [Machine.RequestID: Continuation] = [:]
+        waiters.reserveCapacity(64)
+        self.state = Mutex(
+            State(
+                machine: machine,
+                waiters: waiters,
+                holders: Array(repeating: nil, count: poolSize),
+                guards: Array(repeating: nil, count: poolSize)
+            )
+        )
+    }
+
+    // MARK: Checkout and check-in
+
+    func checkout(options: CallOptions) async throws -> CoreLease {
+        let now = clock.now()
+        let deadline = options.effectiveDeadline(requestedAt: now)
+        var effects = Effects()
+        let fast: Result<CoreLease, ConnectionError>? = state.withLock { state in
+            switch state.machine.checkout(request: nil, now: now, deadline: deadline, queue: options.queue) {
+            case .leased(let grant, let action):
+                let lease = Self.makeLease(grant, requestedAt: now, now: now, state: &state)
+                if action.hasWork { self.collect(action, into: &effects, state: &state) }
+                return .success(lease)
+            case .failed(let error):
+                return .failure(error)
+            case .mustWait, .queued:
+                return nil
+            }
+        }
+        if let fast {
+            if !effects.work.isEmpty { run(effects) }
+            switch fast {
+            case .success(let lease):
+                instruments.waitTime.recordNanoseconds(0)
+                return lease
+            case .failure(let error):
+                throw error
+            }
+        }
+        return try await waitForConnection(requestedAt: now, deadline: deadline)
+    }
+
+    private func waitForConnection(
+        requestedAt: ContinuousClock.Instant,
+        deadline: ContinuousClock.Instant?
+    ) async throws -> CoreLease {
+        let request = state.withLock { $0.machine.makeRequestID() }
+        let lease = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: Continuation) in
+                var effects = Effects()
+                let immediate: Result<CoreLease, any Error>? = state.withLock { state in
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    let now = self.clock.now()
+                    switch state.machine.checkout(request: request, now: now, deadline: deadline, queue: true) {
+                    case .leased(let grant, let action):
+                        let lease = Self.makeLease(grant, requestedAt: requestedAt, now: now, state: &state)
+                        self.collect(action, into: &effects, state: &state)
+                        return .success(lease)
+                    case .failed(let error):
+                        return .failure(error)
+                    case .queued(let action):
+                        state.waiters[request] = continuation
+                        self.collect(action, into: &effects, state: &state)
+                        return nil
+                    case .mustWait:
+                        preconditionFailure("a checkout with a request id queues")
+                    }
+                }
+                run(effects)
+                if let immediate { continuation.resume(with: immediate) }
+            }
+        } onCancel: {
+            let continuation: Continuation? = state.withLock { state in
+                guard state.machine.cancelCheckout(request) else { return nil }
+                return state.waiters.removeValue(forKey: request)
+            }
+            continuation?.resume(throwing: CancellationError())
+        }
+        if let poolTime = lease.poolTime {
+            instruments.waitTime.recordNanoseconds(poolTime.nanoseconds)
+        }
+        return lease
+    }
+
+    func checkin(slot: Int, holder: AnyObject, leaseGuard: LeaseGuard, generation: UInt64) {
+        let now = clock.now()
+        var effects = Effects()
+        state.withLock { state in
+            guard state.holders[slot] === holder else { return }
+            let action: Machine.Action
+            switch leaseGuard.release(generation: generation) {
+            case .released:
+                action = state.machine.checkin(slot: slot, generation: generation, now: now)
+            case .busy:
+                let error = ConnectionError(
+                    .closed,
+                    message: "the connection was checked in while a call was still running on it",
+                    poolName: name
+                )
+                action = state.machine.disconnect(slot: slot, generation: generation, error: error, stop: true, now: now)
+            case .stale:
+                return
+            }
+            if action.hasWork { self.collect(action, into: &effects, state: &state) }
+        }
+        if effects.lease != nil || !effects.work.isEmpty || !effects.failures.isEmpty { run(effects) }
+    }
+
+    func giveBackBroken(slot: Int, holder: AnyObject, leaseGuard: LeaseGuard, generation: UInt64, error: any Error, stop: Bool) {
+        let now = clock.now()
+        var connectionError: ConnectionError
+        if let error = error as? ConnectionError {
+            connectionError = error
+        } else {
+            connectionError = ConnectionError(.error, message: stop ? "client stopped: \(error)" : "\(error)", poolName: name)
+            connectionError.underlying = error
+        }
+        var effects = Effects()
+        state.withLock { state in
+            guard state.holders[slot] === holder else { return }
+            switch leaseGuard.release(generation: generation) {
+            case .released, .busy:
+                let action = state.machine.disconnect(
+                    slot: slot,
+                    generation: generation,
+                    error: connectionError,
+                    stop: stop,
+                    now: now
+                )
+                self.collect(action, into: &effects, state: &state)
+            case .stale:
+                return
+            }
+        }
+        run(effects)
+    }
+
+    // MARK: Introspection and control
+
+    func metrics() -> PoolMetrics {
+        state.withLock { $0.machine.metrics }
+    }
+
+    func disconnectAll(interval: Duration) {
+        let now = clock.now()
+        state.withLock { $0.machine.disconnectAll(interval: interval, now: now) }
+    }
+
+    func recordGauges() {
+        let metrics = self.metrics()
+        instruments.idle.record(metrics.idleConnections)
+        instruments.busy.record(metrics.busyConnections)
+        instruments.open.record(metrics.openConnections)
+        instruments.queue.record(metrics.queueLength)
+    }
+
+    // MARK: Carrying out actions
+
+    func modify(_ event: (inout Machine) -> Machine.Action) {
+        var effects = Effects()
+        state.withLock { state in
+            let action = event(&state.machine)
+            self.collect(action, into: &effects, state: &state)
+        }
+        run(effects)
+    }
+
+    /// Installs (or, with `nil`, removes) the holder of a slot, then runs `event`.
+    func modify(
+        slot: Int,
+        holder: (any AnyObject & Sendable)?,
+        leaseGuard: LeaseGuard?,
+        onlyIfCurrent current: AnyObject? = nil,
+        then event: (inout Machine) -> Machine.Action
+    ) {
+        var effects = Effects()
+        state.withLock { state in
+            if let current {
+                if state.holders[slot] === current {
+                    state.holders[slot] = nil
+                    state.guards[slot] = nil
+                }
+            } else {
+                state.holders[slot] = holder
+                state.guards[slot] = leaseGuard
+            }
+            let action = event(&state.machine)
+            self.collect(action, into: &effects, state: &state)
+        }
+        run(effects)
+    }
+
+    private static func makeLease(
+        _ grant: Machine.Grant,
+        requestedAt: ContinuousClock.Instant,
+        now: ContinuousClock.Instant,
+        state: inout State
+    ) -> CoreLease {
+        state.guards[grant.slot]!.grant(generation: grant.generation)
+        return CoreLease(
+            holder: state.holders[grant.slot]!,
+            generation: grant.generation,
+            poolTime: requestedAt.duration(to: now),
+            idleTime: grant.idleTime,
+            deadline: grant.deadline
+        )
+    }
+
+    /// Turns an action into effects; under the lock, so continuations and holders are taken atomically.
+    private func collect(_ action: Machine.Action, into effects: inout Effects, state: inout State) {
+        if let lease = action.lease {
+            let continuation = state.waiters.removeValue(forKey: lease.request)!
+            let made = Self.makeLease(lease.grant, requestedAt: lease.requestedAt, now: clock.now(), state: &state)
+            effects.lease = (continuation, made)
+        }
+        for failure in action.failures {
+            if let continuation = state.waiters.removeValue(forKey: failure.request) {
+                effects.failures.append((continuation, failure.error))
+            }
+        }
+        for slot in action.connect { effects.work.append(.connect(slot)) }
+        for slot in action.ping {
+            if let holder = state.holders[slot] { effects.work.append(.ping(slot, holder)) }
+        }
+        for close in action.close { effects.work.append(.close(close, state.holders[close.slot])) }
+        for timer in action.timers { effects.work.append(.timer(timer)) }
+        if let stopped = action.stopped {
+            logger.error("\(stopped.message)", metadata: ["db.pool": "\(name)"])
+        }
+        if action.shutdownComplete {
+            effects.work.append(.finished(state.machine.stoppedError))
+        }
+        if !action.failures.isEmpty {
+            instruments.drops.increment(by: action.failures.count(where: { $0.error.reason == .queueTimeout }))
+        }
+    }
+
+    private func run(_ effects: consuming Effects) {
+        if let (continuation, lease) = effects.lease {
+            continuation.resume(returning: lease)
+        }
+        for (continuation, error) in effects.failures {
+            continuation.resume(throwing: error)
+        }
+        for item in effects.work {
+            work.push(item)
+        }
+    }
+}
+
+/// The pool's swift-metrics instruments, made once.
+struct Instruments: Sendable {
+    let connects: Counter
+    let disconnects: Counter
+    let drops: Counter
+    let waitTime: Metrics.Timer
+    let idle: Gauge
+    let busy: Gauge
+    let open: Gauge
+    let queue: Gauge
+
+    init(name: String) {
+        let dimensions = [("pool", name)]
+        idle = Gauge(label: "db.pool.connections.idle", dimensions: dimensions)
+        busy = Gauge(label: "db.pool.connections.busy", dimensions: dimensions)
+        open = Gauge(label: "db.pool.connections.open", dimensions: dimensions)
+        queue = Gauge(label: "db.pool.queue.length", dimensions: dimensions)
+        connects = Counter(label: "db.pool.connects", dimensions: dimensions)
+        disconnects = Counter(label: "db.pool.disconnects", dimensions: dimensions)
+        drops = Counter(label: "db.pool.queue.drops", dimensions: dimensions)
+        waitTime = Metrics.Timer(label: "db.pool.wait_time", dimensions: dimensions)
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (s, a) = components
+        return s * 1_000_000_000 + a / 1_000_000_000
+    }
+}
