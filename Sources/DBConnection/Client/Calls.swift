@@ -145,6 +145,7 @@ extension PooledConnection {
         _ body: (Connection) async throws -> T,
         decode: (T) throws -> D
     ) async throws -> D {
+        let span = InstrumentationSystem.tracerEnabled ? startSpan(call: call, query: query) : nil
         let start = ContinuousClock.now
         var connectionTime: Duration?
         var decodeTime: Duration?
@@ -160,6 +161,10 @@ extension PooledConnection {
         } catch {
             if connectionTime == nil { connectionTime = start.duration(to: .now) }
             outcome = .failure(error)
+        }
+        if let span {
+            if case .failure(let error) = outcome { span.recordError(error) }
+            span.end()
         }
         emit(
             LogEntry(
@@ -195,14 +200,15 @@ extension PooledConnection {
         if logger.logLevel <= .debug {
             logger.debug("\(entry)", metadata: ["db.pool": "\(pool.name)", "db.connection": "\(id)"])
         }
-        if InstrumentationSystem.tracerEnabled {
-            let span = startSpan(entry.query.map { "\(entry.call.rawValue) \($0)" } ?? entry.call.rawValue, ofKind: .client)
-            span.attributes["db.system"] = lease.holder.systemName
-            span.attributes["db.operation"] = entry.call.rawValue
-            if let query = entry.query { span.attributes["db.statement"] = query }
-            if case .failure(let error) = entry.result { span.recordError(error) }
-            span.end()
-        }
+    }
+
+    /// A client span for one call, with the database semantic attributes.
+    private func startSpan(call: LogEntry.Call, query: String?) -> any Span {
+        let span = Tracing.startSpan(call.rawValue, ofKind: .client)
+        span.attributes["db.system"] = lease.holder.systemName
+        span.attributes["db.operation"] = call.rawValue
+        if let query { span.attributes["db.statement"] = query }
+        return span
     }
 
     /// db_connection: inside a failed transaction every call but cleanup fails and disconnects.
