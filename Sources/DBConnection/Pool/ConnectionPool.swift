@@ -91,13 +91,20 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
     /// - Throws: ``ConnectionError``: `queueDisabled`, `queueTimeout` (CoDel drop), `deadline`,
     ///   `poolShutdown`, `poolStopped`; `CancellationError` when the task is cancelled while waiting.
     public func checkout(options: CallOptions) async throws -> PoolLease<Connection> {
-        let core = try await runner.checkout(options: options)
+        let now = clock.now()
+        let deadline = clock.deadline(for: options, now: now)
+        let core: CoreLease
+        if let fast = try runner.tryCheckout(options: options, now: now, deadline: deadline) {
+            core = fast
+        } else {
+            core = try await runner.waitForConnection(requestedAt: now, deadline: deadline)
+        }
         return PoolLease(
             holder: unsafeDowncast(core.holder, to: ConnectionHolder<Connection>.self),
             generation: core.generation,
             poolTime: core.poolTime,
             idleTime: core.idleTime,
-            deadline: core.deadline
+            deadline: core.deadline.map(clock.continuous)
         )
     }
 

@@ -1,13 +1,35 @@
-/// The pool's view of a clock: `now` and `sleep(until:)` on `ContinuousClock` instants.
+/// The pool's view of a clock: `now` and `sleep(until:)` as ``PoolInstant``s, converted to and from
+/// `ContinuousClock` instants at the edges (call options, leases, the injected clock).
 ///
 /// Stored as closures so that `ConnectionPool` is not generic over its clock, and reading the time on
 /// the hot path is one indirect call with no allocation.
 struct PoolClock: Sendable {
-    let now: @Sendable () -> ContinuousClock.Instant
-    let sleep: @Sendable (ContinuousClock.Instant) async throws -> Void
+    /// The instant the pool's offsets count from.
+    let origin: ContinuousClock.Instant
+    let now: @Sendable () -> PoolInstant
+    let sleep: @Sendable (PoolInstant) async throws -> Void
 
     init<C: Clock>(_ clock: C) where C.Instant == ContinuousClock.Instant {
-        self.now = { clock.now }
-        self.sleep = { try await clock.sleep(until: $0, tolerance: nil) }
+        let origin = clock.now
+        self.origin = origin
+        self.now = { PoolInstant(offset: origin.duration(to: clock.now)) }
+        self.sleep = { try await clock.sleep(until: origin + $0.offset, tolerance: nil) }
+    }
+
+    func instant(_ continuous: ContinuousClock.Instant) -> PoolInstant {
+        PoolInstant(offset: origin.duration(to: continuous))
+    }
+
+    func continuous(_ instant: PoolInstant) -> ContinuousClock.Instant {
+        origin + instant.offset
+    }
+
+    /// The effective deadline of a call that asked at `now`: the earlier of `now + timeout` and the
+    /// call's absolute deadline.
+    func deadline(for options: CallOptions, now: PoolInstant) -> PoolInstant? {
+        let byTimeout = options.timeout.map { now + $0 }
+        guard let absolute = options.deadline.map(instant) else { return byTimeout }
+        guard let byTimeout else { return absolute }
+        return min(byTimeout, absolute)
     }
 }

@@ -10,7 +10,7 @@ struct CoreLease: Sendable {
     let generation: UInt64
     let poolTime: Duration?
     let idleTime: Duration?
-    let deadline: ContinuousClock.Instant?
+    let deadline: PoolInstant?
 }
 
 /// The runner's hot half: one lock around the state machine, the waiting continuations and the lease
@@ -69,38 +69,46 @@ final class PoolRunner: Sendable {
 
     // MARK: Checkout and check-in
 
-    func checkout(options: CallOptions) async throws -> CoreLease {
-        let now = clock.now()
-        let deadline = options.effectiveDeadline(requestedAt: now)
+    /// The fast path: a lease at once, a failure at once, or `nil` (the caller must wait). Synchronous,
+    /// so an idle connection is handed out without an async frame of its own.
+    func tryCheckout(options: CallOptions, now: PoolInstant, deadline: PoolInstant?) throws -> CoreLease? {
+        var lease: CoreLease?
+        var failure: ConnectionError?
         var effects = Effects()
-        let fast: Result<CoreLease, ConnectionError>? = state.withLock { state in
+        state.withLock { state in
             switch state.machine.checkout(request: nil, now: now, deadline: deadline, queue: options.queue) {
             case .leased(let grant, let action):
-                let lease = Self.makeLease(grant, requestedAt: now, now: now, state: &state)
+                lease = Self.makeLease(grant, requestedAt: now, now: now, state: &state)
                 if action.hasWork { self.collect(action, into: &effects, state: &state) }
-                return .success(lease)
             case .failed(let error):
-                return .failure(error)
+                failure = error
             case .mustWait, .queued:
-                return nil
+                break
             }
         }
-        if let fast {
-            if !effects.work.isEmpty { run(effects) }
-            switch fast {
-            case .success(let lease):
-                instruments.waitTime.recordNanoseconds(0)
-                return lease
-            case .failure(let error):
-                throw error
-            }
-        }
+        if !effects.work.isEmpty { run(effects) }
+        if let failure { throw failure }
+        if lease != nil { instruments.waitTime.recordNanoseconds(0) }
+        return lease
+    }
+
+    func checkout(options: CallOptions) async throws -> CoreLease {
+        let now = clock.now()
+        let deadline = clock.deadline(for: options, now: now)
+        if let lease = try tryCheckout(options: options, now: now, deadline: deadline) { return lease }
         return try await waitForConnection(requestedAt: now, deadline: deadline)
     }
 
-    private func waitForConnection(
-        requestedAt: ContinuousClock.Instant,
-        deadline: ContinuousClock.Instant?
+    func waitForConnection(
+        requestedAt: PoolInstant,
+        deadline: PoolInstant?
+    ) async throws -> CoreLease {
+        try await queuedCheckout(requestedAt: requestedAt, deadline: deadline)
+    }
+
+    private func queuedCheckout(
+        requestedAt: PoolInstant,
+        deadline: PoolInstant?
     ) async throws -> CoreLease {
         let request = state.withLock { $0.machine.makeRequestID() }
         let lease = try await withTaskCancellationHandler {
@@ -250,8 +258,8 @@ final class PoolRunner: Sendable {
 
     private static func makeLease(
         _ grant: Machine.Grant,
-        requestedAt: ContinuousClock.Instant,
-        now: ContinuousClock.Instant,
+        requestedAt: PoolInstant,
+        now: PoolInstant,
         state: inout State
     ) -> CoreLease {
         state.guards[grant.slot]!.grant(generation: grant.generation)

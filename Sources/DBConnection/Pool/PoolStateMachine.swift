@@ -11,7 +11,7 @@ import Logging
 /// first, waiters are served first come first served, and a CoDel record decides when waiters are
 /// dropped (see `PoolStateMachine+Queue.swift`).
 struct PoolStateMachine: Sendable {
-    typealias Instant = ContinuousClock.Instant
+    typealias Instant = PoolInstant
     typealias RequestID = UInt64
     typealias SlotID = Int
 

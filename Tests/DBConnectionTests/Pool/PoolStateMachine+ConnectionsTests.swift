@@ -5,7 +5,7 @@ import Testing
 
 /// One connection's life: connect, backoff, idle pings, recycling, shutdown, restart intensity.
 @Suite struct PoolStateMachineConnectionsTests {
-    let t0 = ContinuousClock.now
+    let t0 = PoolInstant(offset: .seconds(1000))
 
     @Test func startConnectsEverySlotAndArmsPollAndIdleTimers() {
         var machine = Machine(configuration: .test(poolSize: 3), now: t0)

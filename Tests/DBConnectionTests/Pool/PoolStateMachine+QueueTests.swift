@@ -6,7 +6,7 @@ import Testing
 /// The queue and its CoDel record, event by event with explicit instants (db_connection's
 /// `connection_pool.ex`; scenarios 45, 46, 49, 239, 241–246).
 @Suite struct PoolStateMachineQueueTests {
-    let t0 = ContinuousClock.now
+    let t0 = PoolInstant(offset: .seconds(1000))
 
     @Test func theLongestIdleConnectionIsHandedOutFirst() {
         var machine = connectedMachine(.test(poolSize: 2), at: t0)

@@ -4,7 +4,7 @@ import Testing
 
 /// Deadlines of leases and waiters (scenarios 234–238), kept in one timer.
 @Suite struct PoolStateMachineTimersTests {
-    let t0 = ContinuousClock.now
+    let t0 = PoolInstant(offset: .seconds(1000))
 
     @Test func theFirstDeadlineArmsTheDeadlineTimerAndLaterOnesDoNot() {
         var machine = connectedMachine(.test(poolSize: 2), at: t0)

@@ -35,7 +35,7 @@ extension PoolStateMachine.Configuration {
 }
 
 /// A machine with every slot connected at `t0`, idle in slot order.
-func connectedMachine(_ configuration: Machine.Configuration, at t0: ContinuousClock.Instant) -> Machine {
+func connectedMachine(_ configuration: Machine.Configuration, at t0: PoolInstant) -> Machine {
     var machine = Machine(configuration: configuration, now: t0)
     _ = machine.start(now: t0)
     for slot in 0..<configuration.poolSize {
