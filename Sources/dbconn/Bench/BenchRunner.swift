@@ -1,0 +1,274 @@
+import DBConnection
+import DBConnectionSQLite
+import Foundation
+import Logging
+import Synchronization
+
+/// Everything a bench run needs, validated and converted from the command line.
+struct BenchConfiguration: Sendable {
+    /// When the run ends.
+    enum Limit: Sendable, Equatable {
+        /// Workers start no new transaction after this long.
+        case duration(Duration)
+        /// Workers start this many transactions in all.
+        case transactions(Int)
+    }
+
+    /// How progress is shown while the run goes on.
+    enum Progress: Sendable, Equatable {
+        /// One line rewritten in place (`\r`) about once a second: for terminals.
+        case live
+        /// One plain line a second: for logs and pipes.
+        case lines
+        /// Nothing.
+        case none
+    }
+
+    var database: DatabaseURL
+    /// Whether the database is the run's own, in a temporary folder removed afterwards.
+    var isTemporary = false
+    var workload: Workload
+    /// The share of reads in a `mixed` workload, in percent.
+    var readPercent: Int = 80
+    var scale: BenchScale
+    var poolSize: Int = 4
+    var concurrency: Int = 8
+    var limit: Limit = .duration(.seconds(10))
+    var queueTarget: Duration = .milliseconds(50)
+    var queueInterval: Duration = .milliseconds(1000)
+    /// The time budget of each transaction, queue time included; `nil`: none.
+    var timeout: Duration? = .seconds(15)
+    var seed: UInt64
+    var progress: Progress = .none
+    /// Where the pool logs (connects, disconnects, drops); default: nowhere.
+    var logger: Logger = Logger(label: "dbconn", factory: { _ in SwiftLogNoOpLogHandler() })
+}
+
+/// What a run measured.
+struct BenchResult: Sendable {
+    var configuration: BenchConfiguration
+    /// How long creating and filling the tables took.
+    var fillTime: Duration
+    /// From the first transaction started to the last one finished.
+    var elapsed: Duration
+    /// Every transaction of the run.
+    var total: Tally
+    /// The run, second by second.
+    var samples: [Sample]
+    var consistency: Consistency
+    /// Whether the run was stopped early (Ctrl-C).
+    var interrupted = false
+
+    var transactionsPerSecond: Double {
+        let seconds = elapsed.seconds
+        return seconds > 0 ? Double(total.committed) / seconds : 0
+    }
+}
+
+/// One second (or so) of the run.
+struct Sample: Sendable, Equatable {
+    /// Seconds since the start, at the start and at the end of the interval.
+    var start: Double
+    var end: Double
+    var committed: Int
+    var failed: Int
+    /// Latency percentiles of the transactions committed in the interval, in microseconds.
+    var p50: UInt64
+    var p99: UInt64
+
+    var transactionsPerSecond: Double {
+        end > start ? Double(committed) / (end - start) : 0
+    }
+}
+
+/// Runs a bench: creates and fills the tables on a connection of its own, runs the workload through a
+/// ``ConnectionPool`` with `concurrency` worker tasks, then checks the data.
+struct BenchRunner: Sendable {
+    var configuration: BenchConfiguration
+    /// Set to end the run early (Ctrl-C): workers start no new transaction.
+    var stop = StopFlag()
+    /// Where progress goes (stdout by default).
+    var write: @Sendable (String) -> Void = { text in
+        print(text, terminator: "")
+        fflush(nil)
+    }
+
+    init(configuration: BenchConfiguration) {
+        self.configuration = configuration
+    }
+
+    /// Runs the bench.
+    /// - Throws: ``SQLiteError`` when the tables can't be made, ``CLIError`` when the pool can't open
+    ///   its connections; errors of single transactions are counted, not thrown.
+    func run() async throws -> BenchResult {
+        let clock = ContinuousClock()
+        let options = configuration.database.sqlite
+        let fillStart = clock.now
+        try await withConnection(options) { db in
+            try await BenchSchema.createAndFill(db, scale: configuration.scale)
+        }
+        let fillTime = fillStart.duration(to: clock.now)
+
+        var poolConfiguration = PoolConfiguration<SQLiteConnection>()
+        poolConfiguration.name = "bench"
+        poolConfiguration.poolSize = configuration.poolSize
+        poolConfiguration.queueTarget = configuration.queueTarget
+        poolConfiguration.queueInterval = configuration.queueInterval
+        poolConfiguration.logger = configuration.logger
+        poolConfiguration.randomSeed = configuration.seed
+        let measurement = try await ConnectionPool<SQLiteConnection>.withPool(
+            options: options,
+            configuration: poolConfiguration
+        ) { pool in
+            try await waitForConnections(of: pool)
+            return await measure(pool)
+        }
+
+        let consistency = try await withConnection(options) { db in
+            try await BenchSchema.check(
+                db,
+                scale: configuration.scale,
+                committedWrites: measurement.total.committedWrites
+            )
+        }
+        return BenchResult(
+            configuration: configuration,
+            fillTime: fillTime,
+            elapsed: measurement.elapsed,
+            total: measurement.total,
+            samples: measurement.samples,
+            consistency: consistency,
+            interrupted: stop.isSet
+        )
+    }
+
+    /// Runs `body` on a connection outside the pool, so set-up errors surface at once.
+    private func withConnection<R: Sendable>(
+        _ options: SQLiteConnection.Options,
+        _ body: (SQLiteConnection) async throws -> R
+    ) async throws -> R {
+        let db = try await SQLiteConnection.connect(options: options)
+        do {
+            let result = try await body(db)
+            await db.disconnect(error: CLIError("done"))
+            return result
+        } catch {
+            await db.disconnect(error: error)
+            throw error
+        }
+    }
+
+    /// Waits until the pool has opened every connection, so the clock starts on a warm pool.
+    private func waitForConnections(of pool: ConnectionPool<SQLiteConnection>) async throws {
+        let clock = ContinuousClock()
+        let giveUp = clock.now + .seconds(10)
+        while pool.metrics().openConnections < configuration.poolSize {
+            guard clock.now < giveUp else {
+                throw CLIError(
+                    "the pool opened \(pool.metrics().openConnections) of \(configuration.poolSize) connections in 10 s"
+                )
+            }
+            try await clock.sleep(for: .milliseconds(1))
+        }
+    }
+
+    private struct Measurement: Sendable {
+        var elapsed: Duration
+        var total: Tally
+        var samples: [Sample]
+    }
+
+    private func measure(_ pool: ConnectionPool<SQLiteConnection>) async -> Measurement {
+        let clock = ContinuousClock()
+        let tallies = (0..<configuration.concurrency).map { _ in WorkerTally() }
+        let tickets = Tickets(stop: stop)
+        let start = clock.now
+        let reporter = Reporter(
+            configuration: configuration,
+            tallies: tallies,
+            start: start,
+            metrics: { pool.metrics() },
+            write: write
+        )
+        await withDiscardingTaskGroup { group in
+            group.addTask { await reporter.tickEverySecond() }
+            await withDiscardingTaskGroup { workers in
+                for (index, tally) in tallies.enumerated() {
+                    workers.addTask {
+                        await work(index: index, pool: pool, tally: tally, tickets: tickets, start: start)
+                    }
+                }
+            }
+            group.cancelAll()
+        }
+        let end = clock.now
+        let (total, samples) = reporter.finish(at: end)
+        return Measurement(elapsed: start.duration(to: end), total: total, samples: samples)
+    }
+
+    /// One worker: draws a transaction, runs it through the pool, records how it went; until the
+    /// time is up or the tickets run out.
+    private func work(
+        index: Int,
+        pool: ConnectionPool<SQLiteConnection>,
+        tally: WorkerTally,
+        tickets: Tickets,
+        start: ContinuousClock.Instant
+    ) async {
+        let clock = ContinuousClock()
+        var rng = Xoshiro256(seed: configuration.seed, stream: UInt64(index) + 1)
+        let callOptions = CallOptions(timeout: configuration.timeout)
+        while tickets.claim(configuration.limit, start: start, now: clock.now) {
+            let transaction = BenchTransaction.draw(
+                configuration.workload,
+                readPercent: configuration.readPercent,
+                scale: configuration.scale,
+                using: &rng
+            )
+            let mtime = transaction.isWrite ? Int64(Date().timeIntervalSince1970) : 0
+            let asked = clock.now
+            var granted: ContinuousClock.Instant?
+            do {
+                try await pool.withConnection(options: callOptions) { connection in
+                    granted = clock.now
+                    try await connection.withDriverCall("transaction") { db in
+                        try await transaction.run(on: db, mtime: mtime)
+                    }
+                }
+                let done = clock.now
+                let queueWait = granted.map { asked.duration(to: $0) }
+                tally.record {
+                    $0.recordSuccess(
+                        latency: asked.duration(to: done),
+                        queueWait: queueWait,
+                        isWrite: transaction.isWrite
+                    )
+                }
+            } catch {
+                let queueWait = granted.map { asked.duration(to: $0) }
+                tally.record { $0.recordFailure(error, queueWait: queueWait) }
+            }
+        }
+    }
+}
+
+/// Hands out the right to start a transaction.
+private final class Tickets: Sendable {
+    private let issued = Atomic<Int>(0)
+    private let stop: StopFlag
+
+    init(stop: StopFlag) {
+        self.stop = stop
+    }
+
+    func claim(_ limit: BenchConfiguration.Limit, start: ContinuousClock.Instant, now: ContinuousClock.Instant) -> Bool
+    {
+        if stop.isSet { return false }
+        switch limit {
+        case .duration(let duration):
+            return now < start + duration
+        case .transactions(let count):
+            return issued.wrappingAdd(1, ordering: .relaxed).newValue <= count
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import DBConnection
+import DBConnectionSQLite
+import Histogram
+import Synchronization
+
+/// The kinds of failed transactions the report counts.
+enum ErrorKind: String, CaseIterable, Sendable {
+    /// The pool's queue dropped the request (CoDel: ``ConnectionError/Reason/queueTimeout``).
+    case queueTimeout = "queue_timeout"
+    /// The call's `--timeout` passed, in the queue or while it held the connection.
+    case deadline
+    /// The database refused (``SQLiteError``, including `SQLITE_BUSY`).
+    case database
+    /// Anything else.
+    case other
+
+    /// Sorts an error into its kind.
+    ///
+    /// When a call overruns its time budget, the pool takes the connection back and interrupts the
+    /// running statement, so the caller sees `SQLITE_INTERRUPT`, or a `closed` lease at its next
+    /// call; the bench never cancels or interrupts anything else, so both count as `deadline`.
+    init(classifying error: any Error) {
+        switch error {
+        case let error as ConnectionError:
+            switch error.reason {
+            case .queueTimeout: self = .queueTimeout
+            case .deadline, .closed: self = .deadline
+            default: self = (error.underlying.map(ErrorKind.init(classifying:))) ?? .other
+            }
+        case let error as SQLiteError:
+            self = error.code == .interrupt ? .deadline : .database
+        case let error as DisconnectError:
+            self = ErrorKind(classifying: error.underlying)
+        default:
+            self = .other
+        }
+    }
+}
+
+/// Histograms and counts over a stretch of the run: what workers record and the reporter drains.
+struct Tally: Sendable {
+    /// Latency of committed transactions, in microseconds, from asking the pool for a connection to
+    /// the end of the transaction.
+    var latency = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+    /// Time from asking the pool for a connection to getting one, in microseconds.
+    var queueWait = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+    /// Committed transactions (reads and writes).
+    var committed = 0
+    /// Committed write transactions.
+    var committedWrites = 0
+    /// Failed transactions by kind, indexed like `ErrorKind.allCases`.
+    var errors = [Int](repeating: 0, count: ErrorKind.allCases.count)
+    /// The first error message of each kind, for the summary.
+    var examples: [ErrorKind: String] = [:]
+
+    var failed: Int { errors.reduce(0, +) }
+
+    func errors(of kind: ErrorKind) -> Int {
+        errors[ErrorKind.allCases.firstIndex(of: kind)!]
+    }
+
+    mutating func recordSuccess(latency: Duration, queueWait: Duration?, isWrite: Bool) {
+        self.latency.record(latency.microseconds)
+        if let queueWait { self.queueWait.record(queueWait.microseconds) }
+        committed += 1
+        if isWrite { committedWrites += 1 }
+    }
+
+    mutating func recordFailure(_ error: any Error, queueWait: Duration?) {
+        if let queueWait { self.queueWait.record(queueWait.microseconds) }
+        let kind = ErrorKind(classifying: error)
+        errors[ErrorKind.allCases.firstIndex(of: kind)!] += 1
+        if examples[kind] == nil { examples[kind] = "\(error)" }
+    }
+
+    mutating func add(_ other: Tally) {
+        latency.add(other.latency)
+        queueWait.add(other.queueWait)
+        committed += other.committed
+        committedWrites += other.committedWrites
+        for index in errors.indices { errors[index] += other.errors[index] }
+        examples.merge(other.examples) { mine, _ in mine }
+    }
+}
+
+/// One worker's pending tally, behind a lock of its own, so workers never contend with each other;
+/// the reporter takes it once a second.
+final class WorkerTally: Sendable {
+    private let pending = Mutex(Tally())
+
+    func record(_ body: (inout Tally) -> Void) {
+        pending.withLock { body(&$0) }
+    }
+
+    /// Takes what was recorded since the last take.
+    func take() -> Tally {
+        pending.withLock { tally in
+            let taken = tally
+            tally = Tally()
+            return taken
+        }
+    }
+}
+
+/// Percentiles of a histogram of microseconds.
+struct Percentiles: Sendable, Equatable {
+    var count: UInt64
+    var min: UInt64
+    var p50: UInt64
+    var p90: UInt64
+    var p99: UInt64
+    var p999: UInt64
+    var max: UInt64
+    var mean: Double
+
+    /// Reads the percentiles; each is clamped to the largest recorded value, so they never exceed
+    /// `max` (HdrHistogram reports the top of a value's bucket).
+    init(_ histogram: Histogram<UInt64>) {
+        let count = histogram.totalCount
+        guard count > 0 else {
+            self.init(count: 0, min: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0, mean: 0)
+            return
+        }
+        let max = histogram.maxRecorded
+        func at(_ percentile: Double) -> UInt64 { Swift.min(histogram.valueAtPercentile(percentile), max) }
+        self.init(
+            count: count,
+            min: Swift.min(histogram.min, max),
+            p50: at(50),
+            p90: at(90),
+            p99: at(99),
+            p999: at(99.9),
+            max: max,
+            mean: histogram.mean
+        )
+    }
+
+    init(count: UInt64, min: UInt64, p50: UInt64, p90: UInt64, p99: UInt64, p999: UInt64, max: UInt64, mean: Double) {
+        self.count = count
+        self.min = min
+        self.p50 = p50
+        self.p90 = p90
+        self.p99 = p99
+        self.p999 = p999
+        self.max = max
+        self.mean = mean
+    }
+}
+
+extension Duration {
+    /// Whole microseconds, rounded down; 0 for negative durations.
+    var microseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        let value = seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        return value < 0 ? 0 : UInt64(value)
+    }
+
+    /// The duration in seconds, as a `Double`.
+    var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
