@@ -1,5 +1,6 @@
 import CSQLite
 import DBConnection
+import Synchronization
 
 /// The state of one open SQLite connection, isolated to the connection's own thread.
 ///
@@ -21,6 +22,9 @@ actor SQLiteDatabase {
     private var cursors: [UInt64: OpenCursor] = [:]
     private var nextCursorID: UInt64 = 0
     private var busyWait: BusyWait?
+    /// What the last call on the connection's thread left behind, read from SQLite there
+    /// (`sqlite3_get_autocommit` and the open cursors) so that `checkin` needs no hop to that thread.
+    private let published = Mutex<(inTransaction: Bool, openCursors: Int)>((false, 0))
 
     /// A cursor's statement and where it stands.
     private struct OpenCursor {
@@ -234,6 +238,19 @@ actor SQLiteDatabase {
     /// Releases a cursor's statement (back to the cache, or finalized).
     func deallocate(_ id: UInt64) {
         cursors.removeValue(forKey: id)?.statement.release()
+        publish()
+    }
+
+    /// Records, on the connection's thread, what SQLite says is open now.
+    private func publish() {
+        let inTransaction = db.map { sqlite3_get_autocommit($0.pointer) == 0 } ?? false
+        let count = cursors.count
+        published.withLock { $0 = (inTransaction, count) }
+    }
+
+    /// What the last call left behind, as ``publish()`` recorded it; no hop to the connection's thread.
+    nonisolated var publishedLeftovers: (inTransaction: Bool, openCursors: Int) {
+        published.withLock { $0 }
     }
 
     // MARK: Running statements
@@ -241,7 +258,10 @@ actor SQLiteDatabase {
     /// Runs `body` as call `call`: throws at once if that call was already interrupted.
     private func running<T>(_ call: UInt64, sql: String? = nil, _ body: () throws -> T) throws -> T {
         interruptor.setRunning(call)
-        defer { interruptor.setRunning(0) }
+        defer {
+            interruptor.setRunning(0)
+            publish()
+        }
         if interruptor.isInterrupted {
             throw SQLiteError(code: .interrupt, message: "interrupted", sql: sql)
         }

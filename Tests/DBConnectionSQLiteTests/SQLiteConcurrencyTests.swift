@@ -125,14 +125,21 @@ struct SQLiteConcurrencyTests {
         try await withTemporaryDirectory { directory in
             let options = SQLiteConnection.Options(path: directory.appendingPathComponent("deadline.sqlite").path)
             try await ConnectionPool<SQLiteConnection>.withPool(options: options) { pool in
+                // Warm up: the first connect must not eat into the timed call's budget.
+                _ = try await pool.withConnection { conn in try await conn.withDriverCall { try await $0.execute("SELECT 1") } }
                 var callOptions = CallOptions()
                 callOptions.timeout = .milliseconds(200)
-                let error = await sqliteError {
+                do {
                     try await pool.withConnection(options: callOptions) { conn in
                         _ = try await conn.withDriverCall { try await $0.execute(endlessQuery) }
                     }
+                    Issue.record("the endless query returned")
+                } catch let error as SQLiteError {
+                    #expect(error.code == .interrupt)
+                } catch let error as ConnectionError {
+                    // On a loaded machine the deadline can pass before the query starts.
+                    #expect(error.reason == .closed || error.reason == .deadline)
                 }
-                #expect(error?.code == .interrupt)
                 // The pool replaced the connection; the next call works.
                 let one = try await pool.withConnection { conn in
                     try await conn.withDriverCall { try await $0.execute("SELECT 1").scalar }
