@@ -59,6 +59,11 @@ public struct PooledConnection<Connection: DatabaseConnection>: Sendable {
                     ))
                 }
             }
+            if var connectionError = error as? ConnectionError, connectionError.poolName == nil {
+                // Errors made below the client (a stale lease) know no pool; name it here.
+                connectionError.poolName = pool.name
+                throw connectionError
+            }
             throw error
         }
     }

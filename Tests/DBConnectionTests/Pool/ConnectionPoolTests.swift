@@ -127,6 +127,8 @@ func withTestPool(
                 }
                 #expect(error?.reason == .closed)
                 #expect(error?.message == "connection is closed because of an error, disconnect or timeout")
+                #expect(error?.poolName == "test")
+                #expect(error?.call == "call")
             }
             #expect(await events.next() == .connected(ConnectionID(poolIndex: 1), tag: nil))
             let status = try await pool.withConnection { try await $0.withDriverCall { try await $0.status(callOptions: .init()) } }
