@@ -95,6 +95,8 @@ struct SQLiteConnectionTests {
                 options: .init(path: path, busyTimeout: .seconds(30), journalMode: .delete)
             )
             try await other.execute("INSERT INTO t VALUES (1)")
+            let count = try await other.execute("SELECT count(*) FROM t").scalar
+            #expect(count == 1)
             await other.disconnect(error: CancellationError())
         }
     }
