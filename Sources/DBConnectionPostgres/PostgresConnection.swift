@@ -1,1 +1,0 @@
-// The PostgreSQL driver (issue 6, in progress).

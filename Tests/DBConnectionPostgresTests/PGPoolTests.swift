@@ -1,0 +1,273 @@
+import DBConnection
+import DBConnectionPostgres
+import Foundation
+import Synchronization
+import Testing
+
+/// The driver under DBConnection's pool and client API, against the real server.
+@Suite(requiresServer, .timeLimit(.minutes(1)))
+struct PGPoolTests {
+    static func configuration(size: Int) -> PoolConfiguration<PGConnection> {
+        var configuration = PoolConfiguration<PGConnection>()
+        configuration.poolSize = size
+        configuration.backoffMin = .milliseconds(10)
+        configuration.backoffMax = .milliseconds(200)
+        configuration.idleInterval = .milliseconds(100)
+        configuration.maxRestarts = 1_000
+        return configuration
+    }
+
+    @Test func poolRunsStatementsAndTransactions() async throws {
+        let table = uniqueName("pool")
+        try await ConnectionPool.withPool(
+            options: try PGTestEnvironment.options(),
+            configuration: Self.configuration(size: 2)
+        ) { pool in
+            _ = try await pool.execute(PGQuery("CREATE TABLE \(table) (id int PRIMARY KEY, note text)"), [])
+            try await pool.transaction(transactionOptions: .init()) { conn in
+                _ = try await conn.execute(PGQuery("INSERT INTO \(table) VALUES ($1, $2)"), [1, "one"])
+                #expect(await conn.status() == .transaction)
+            }
+            do {
+                try await pool.transaction(transactionOptions: .init()) { conn in
+                    _ = try await conn.execute(PGQuery("INSERT INTO \(table) VALUES ($1, $2)"), [2, "two"])
+                    _ = try await conn.execute(PGQuery("INSERT INTO \(table) VALUES ($1, $2)"), [1, "duplicate"])
+                }
+                Issue.record("the transaction committed a duplicate")
+            } catch let error as PGError {
+                #expect(error.sqlState == "23505")
+            }
+            // The database aborted the transaction: commit becomes a rollback.
+            await #expect(throws: TransactionRolledBack.self) {
+                try await pool.transaction(transactionOptions: .init()) { conn in
+                    _ = try? await conn.execute(PGQuery("INSERT INTO \(table) VALUES ($1, $2)"), [1, "duplicate"])
+                }
+            }
+            // A savepoint keeps the transaction usable after a failing statement.
+            try await pool.transaction(transactionOptions: .serializable) { conn in
+                _ = try await conn.execute(PGQuery("INSERT INTO \(table) VALUES ($1, $2)"), [3, "three"])
+                let duplicate = await pgError {
+                    try await conn.withSavepoint { inner in
+                        _ = try await inner.execute(PGQuery("INSERT INTO \(table) VALUES ($1, $2)"), [1, "duplicate"])
+                    }
+                }
+                #expect(duplicate?.sqlState == "23505")
+                #expect(await conn.status() == .transaction)
+                _ = try await conn.execute(PGQuery("INSERT INTO \(table) VALUES ($1, $2)"), [4, "four"])
+            }
+            let prepared = try await pool.prepare(PGQuery("SELECT note FROM \(table) WHERE id = $1"))
+            #expect(try await pool.execute(prepared, [3]).scalar == "three")
+            #expect(try await pool.execute(PGQuery("SELECT count(*) FROM \(table)"), []).scalar == 3)
+            _ = try await pool.execute(PGQuery("DROP TABLE \(table)"), [])
+        }
+    }
+
+    @Test func aCursorReadsOneHundredThousandRowsInBatches() async throws {
+        try await ConnectionPool.withPool(
+            options: try PGTestEnvironment.options(),
+            configuration: Self.configuration(size: 1)
+        ) { pool in
+            let (total, batches, ordered) = try await pool.transaction(transactionOptions: .init(readOnly: true)) {
+                conn in
+                var total = 0
+                var batches = 0
+                var ordered = true
+                for try await batch in conn.stream(
+                    "SELECT g, 'row ' || g AS label FROM generate_series(1, 100000) g",
+                    [],
+                    options: CallOptions(maxRows: 1_000)
+                ) {
+                    batches += 1
+                    #expect(batch.count <= 1_000)
+                    for (offset, row) in batch.rows.enumerated() {
+                        let expected = total + offset + 1
+                        if row[0] != .int32(Int32(expected)) || row[1] != .text("row \(expected)") { ordered = false }
+                    }
+                    total += batch.count
+                }
+                return (total, batches, ordered)
+            }
+            #expect(total == 100_000)
+            #expect(batches == 101)  // 100 full batches, then the empty last one
+            #expect(ordered)
+        }
+    }
+
+    @Test func aStreamLeftEarlyClosesItsCursorAndOutsideATransactionExplains() async throws {
+        try await ConnectionPool.withPool(
+            options: try PGTestEnvironment.options(),
+            configuration: Self.configuration(size: 1)
+        ) { pool in
+            try await pool.transaction(transactionOptions: .init()) { conn in
+                for try await batch in conn.stream(
+                    "SELECT g FROM generate_series(1, 10000) g",
+                    [],
+                    options: CallOptions(maxRows: 10)
+                ) {
+                    #expect(batch.count == 10)
+                    break
+                }
+                // The abandoned cursor is closed before the next call on the connection.
+                // The cursor named '' is this query's own portal.
+                let cursors = try await conn.execute("SELECT name FROM pg_cursors WHERE name <> ''", [])
+                #expect(cursors.isEmpty, "\(cursors.rows)")
+            }
+            let error = await pgError {
+                try await pool.withConnection { conn in
+                    for try await _ in conn.stream("SELECT 1", []) {}
+                }
+            }
+            #expect(error?.sqlState == "25P01")
+            #expect(error?.hint?.contains("transaction") == true)
+        }
+    }
+
+    /// 32 tasks run queries through a pool while another connection terminates every backend of the
+    /// pool, three times. Every caller gets a result or a typed error, none hangs, and once the pool has
+    /// replaced its connections the next 1,000 queries succeed.
+    @Test func terminatingThePoolsBackendsLeavesNoCallerHangingAndThePoolRecovers() async throws {
+        let application = uniqueName("fault")
+        let poolSize = 8
+        let options = try PGTestEnvironment.options(applicationName: application)
+        let tally = Tally()
+        try await ConnectionPool.withPool(options: options, configuration: Self.configuration(size: poolSize)) { pool in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<32 {
+                    group.addTask {
+                        for round in 0..<25 {
+                            let value = Int64(worker * 1_000 + round)
+                            do {
+                                let result = try await pool.execute(
+                                    "SELECT $1::int8 AS v, pg_sleep(0.002)",
+                                    [.int64(value)],
+                                    options: CallOptions(timeout: .seconds(20))
+                                )
+                                #expect(result.scalar == .int64(value))
+                                tally.ok.add(1, ordering: .relaxed)
+                            } catch is PGError {
+                                tally.pgErrors.add(1, ordering: .relaxed)
+                            } catch is ConnectionError {
+                                tally.connectionErrors.add(1, ordering: .relaxed)
+                            } catch {
+                                Issue.record("an untyped error reached a caller: \(String(reflecting: error))")
+                            }
+                        }
+                    }
+                }
+                group.addTask {
+                    try await withConnection { killer in
+                        for _ in 0..<3 {
+                            try await waitOnServer("the pool's queries to run") {
+                                let active = try await killer.execute(
+                                    """
+                                    SELECT count(*) FROM pg_stat_activity
+                                    WHERE application_name = $1 AND state = 'active'
+                                    """,
+                                    [.text(application)]
+                                )
+                                return (active.scalar?.int ?? 0) >= 2
+                            }
+                            let killed = try await killer.execute(
+                                // The function in the select list runs only for the rows the WHERE keeps.
+                                """
+                                SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity
+                                WHERE application_name = $1
+                                """,
+                                [.text(application)]
+                            )
+                            tally.killedPIDs.withLock { $0 += killed.rows.compactMap { $0[0].int64.map(Int32.init) } }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let killed = tally.killedPIDs.withLock { $0 }
+            #expect(killed.count >= poolSize)
+            #expect(
+                tally.ok.load(ordering: .relaxed) + tally.pgErrors.load(ordering: .relaxed)
+                    + tally.connectionErrors.load(ordering: .relaxed) == 32 * 25
+            )
+
+            // The server side: every killed backend is gone, and the pool has a new backend per slot.
+            try await withConnection { observer in
+                try await waitOnServer("the pool to replace its connections") {
+                    let live = try await observer.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = $1 OR pid = ANY($2)",
+                        [.text(application), .array(killed.map { .int32($0) })]
+                    )
+                    let pids = live.rows.compactMap { $0[0].int64.map(Int32.init) }
+                    return pids.count == poolSize && Set(pids).isDisjoint(with: killed)
+                }
+            }
+
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in 0..<8 {
+                    group.addTask {
+                        for round in 0..<125 {
+                            let value = Int64(worker * 1_000 + round)
+                            let result = try await pool.execute("SELECT $1::int8", [.int64(value)])
+                            #expect(result.scalar == .int64(value))
+                            tally.after.add(1, ordering: .relaxed)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(tally.after.load(ordering: .relaxed) == 1_000)
+        }
+        let results = tally.ok.load(ordering: .relaxed)
+        let pgErrors = tally.pgErrors.load(ordering: .relaxed)
+        let connectionErrors = tally.connectionErrors.load(ordering: .relaxed)
+        let terminated = tally.killedPIDs.withLock { $0.count }
+        print(
+            "fault test: \(results) results, \(pgErrors) PGErrors, \(connectionErrors) ConnectionErrors, "
+                + "\(terminated) backends terminated"
+        )
+    }
+
+    /// A caller's deadline passes during `pg_sleep(10)`: the pool calls `interrupt()`, the driver sends
+    /// a cancel request, the caller gets its error in about the budget, the server's backend stops
+    /// working, and the next caller gets a working connection.
+    @Test func aPassedDeadlineCancelsTheStatementAndTheNextCallerGetsAWorkingConnection() async throws {
+        let application = uniqueName("deadline")
+        let options = try PGTestEnvironment.options(applicationName: application)
+        try await ConnectionPool.withPool(options: options, configuration: Self.configuration(size: 1)) { pool in
+            let pid = try #require(try await pool.execute("SELECT pg_backend_pid()", []).scalar?.int64)
+            let start = ContinuousClock.now
+            var caught: (any Error)?
+            do {
+                _ = try await pool.execute("SELECT pg_sleep(10)", [], options: CallOptions(timeout: .milliseconds(500)))
+                Issue.record("pg_sleep(10) finished inside a 500 ms budget")
+            } catch {
+                caught = error
+            }
+            let elapsed = ContinuousClock.now - start
+            // Not a timing assertion: without the cancel the call would take the full 10 seconds.
+            #expect(elapsed < .seconds(5), "the caller waited \(elapsed)")
+            let error = try #require(caught)
+            let canceled = (error as? PGError)?.isQueryCanceled == true
+            let deadline = (error as? ConnectionError)?.reason == .deadline
+            #expect(canceled || deadline, "\(String(reflecting: error))")
+
+            try await withConnection { observer in
+                let state = try await observer.execute(
+                    "SELECT state, query FROM pg_stat_activity WHERE pid = $1",
+                    [.int64(pid)]
+                )
+                #expect(state.isEmpty || state.value("state") == "idle", "\(state.rows)")
+            }
+            #expect(try await pool.execute("SELECT 1 + 1", []).scalar == 2)
+            print("deadline test: the caller got \(type(of: error)) after \(elapsed): \(error)")
+        }
+    }
+}
+
+/// Counters the fault tests' tasks share.
+final class Tally: Sendable {
+    let ok = Atomic<Int>(0)
+    let pgErrors = Atomic<Int>(0)
+    let connectionErrors = Atomic<Int>(0)
+    let after = Atomic<Int>(0)
+    let killedPIDs = Mutex<[Int32]>([])
+    let restarted = Atomic<Bool>(false)
+}
