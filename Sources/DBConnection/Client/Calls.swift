@@ -11,7 +11,7 @@ extension PooledConnection {
     /// - Throws: what the query steps or the driver throw; ``ConnectionError`` when the connection is gone.
     public func prepare(_ query: Connection.Query, options: CallOptions = CallOptions()) async throws -> Connection.Query {
         let parsed = try query.parse(options: options)
-        return try await prepareParsed(parsed, options: options, timing: .onHandle)
+        return try await unwrappingDisconnect { try await prepareParsed(parsed, options: options, timing: .onHandle) }
     }
 
     /// Executes a query with parameters: `encode` (here), the driver's `execute`, `decode` (here).
@@ -23,7 +23,7 @@ extension PooledConnection {
         _ params: Connection.Params,
         options: CallOptions = CallOptions()
     ) async throws -> Connection.QueryResult {
-        try await executeReturningQuery(query, params, options: options, timing: .onHandle).1
+        try await unwrappingDisconnect { try await executeReturningQuery(query, params, options: options, timing: .onHandle).1 }
     }
 
     /// Prepares and executes a query: `parse`, `prepare`, `describe`, `encode`, `execute`, `decode`.
@@ -34,20 +34,24 @@ extension PooledConnection {
         options: CallOptions = CallOptions()
     ) async throws -> (Connection.Query, Connection.QueryResult) {
         let parsed = try query.parse(options: options)
-        return try await prepareExecuteParsed(parsed, params, options: options, call: .prepareExecute, timing: .onHandle)
+        return try await unwrappingDisconnect {
+            try await prepareExecuteParsed(parsed, params, options: options, call: .prepareExecute, timing: .onHandle)
+        }
     }
 
     /// Closes a prepared query. Allowed inside a failed transaction (a cleanup call).
     public func close(_ query: Connection.Query, options: CallOptions = CallOptions()) async throws -> Connection.QueryResult {
-        try await logged(.close, query: query.statementDescription, params: nil, options: options, cleanup: true, timing: .onHandle) {
-            try await $0.close(query, callOptions: options)
+        try await unwrappingDisconnect {
+            try await logged(.close, query: query.statementDescription, params: nil, options: options, cleanup: true, timing: .onHandle) {
+                try await $0.close(query, callOptions: options)
+            }
         }
     }
 
     /// The transaction status as the database reports it. A disconnect reports ``TransactionStatus/error``.
     public func status(options: CallOptions = CallOptions()) async -> TransactionStatus {
         do {
-            return try await withDriverCall("status") { try await $0.status(callOptions: options) }
+            return try await driverCall("status") { try await $0.status(callOptions: options) }
         } catch {
             return .error
         }
@@ -62,7 +66,7 @@ extension PooledConnection {
         do {
             return try prepared.describe(options: options)
         } catch {
-            _ = try? await withDriverCall("close") { try await $0.close(prepared, callOptions: options) }
+            _ = try? await driverCall("close") { try await $0.close(prepared, callOptions: options) }
             throw error
         }
     }
@@ -91,14 +95,14 @@ extension PooledConnection {
         timing: CallTiming
     ) async throws -> (Connection.Query, Connection.QueryResult) {
         let start = ContinuousClock.now
-        let prepared = try await withDriverCall("prepare") { try await $0.prepare(parsed, callOptions: options) }
+        let prepared = try await driverCall("prepare") { try await $0.prepare(parsed, callOptions: options) }
         let described: Connection.Query
         let encoded: Connection.Params
         do {
             described = try prepared.describe(options: options)
             encoded = try described.encode(params, options: options)
         } catch {
-            _ = try? await withDriverCall("close") { try await $0.close(prepared, callOptions: options) }
+            _ = try? await driverCall("close") { try await $0.close(prepared, callOptions: options) }
             throw error
         }
         var timing = timing
@@ -152,7 +156,7 @@ extension PooledConnection {
         let outcome: Result<D, any Error>
         do {
             if !cleanup { try checkNotRollingBack(call: call.rawValue) }
-            let raw = try await withDriverCall(call.staticName, body)
+            let raw = try await driverCall(call.staticName, body)
             connectionTime = start.duration(to: .now) + (timing.extraConnectionTime ?? .zero)
             let decodeStart = ContinuousClock.now
             let decoded = try decode(raw)
@@ -324,7 +328,7 @@ extension DatabasePool {
     public func status(options: CallOptions = CallOptions()) async -> TransactionStatus {
         do {
             return try await withRetryingCheckout(options: options) { connection, _ in
-                try await connection.withDriverCall("status") { try await $0.status(callOptions: options) }
+                try await connection.driverCall("status") { try await $0.status(callOptions: options) }
             }
         } catch {
             return .error

@@ -32,12 +32,22 @@ public struct PooledConnection<Connection: DatabaseConnection>: Sendable {
     public var isValid: Bool { lease.holder.isCurrent(generation: lease.generation) }
 
     /// Runs one raw driver call on the connection, with the lease's guards: a stale lease throws; a
-    /// ``DisconnectError`` closes the connection (the pool reconnects) and throws its underlying error;
-    /// a call that ends because its task was cancelled closes the connection too.
+    /// ``DisconnectError`` closes the connection (the pool reconnects) and its underlying error is
+    /// thrown; a call that ends because its task was cancelled closes the connection too.
     ///
     /// The escape hatch under the client API; prefer the typed calls.
-    /// - Throws: ``ConnectionError`` for a stale lease, or what the driver threw.
+    /// - Throws: ``ConnectionError`` for a stale lease, or what the driver threw (unwrapped from
+    ///   ``DisconnectError``).
     public func withDriverCall<T>(
+        _ call: StaticString = "call",
+        _ body: (Connection) async throws -> T
+    ) async throws -> T {
+        try await unwrappingDisconnect { try await driverCall(call, body) }
+    }
+
+    /// The guarded call itself; a ``DisconnectError`` passes through, so that a call on the pool can
+    /// see whether it may retry.
+    func driverCall<T>(
         _ call: StaticString = "call",
         _ body: (Connection) async throws -> T
     ) async throws -> T {
@@ -66,6 +76,16 @@ public struct PooledConnection<Connection: DatabaseConnection>: Sendable {
             }
             throw error
         }
+    }
+}
+
+/// Turns a ``DisconnectError`` (the connection is already given back to be closed) into the error it
+/// carries: what a caller on a held connection sees, since such calls are never retried.
+func unwrappingDisconnect<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as DisconnectError {
+        throw error.underlying
     }
 }
 

@@ -45,7 +45,7 @@ public struct ResultStream<Connection: DatabaseConnection>: AsyncSequence, Senda
         let cursor: CursorState<Connection>
 
         public mutating func next() async throws -> Connection.QueryResult? {
-            try await cursor.next()
+            try await unwrappingDisconnect { try await cursor.next() }
         }
     }
 }

@@ -67,7 +67,11 @@ extension PooledConnection {
         if transactionLevel != nil {
             return try await nestedTransaction(body)
         }
-        return try await outerTransaction(transactionOptions: transactionOptions, options: options, timing: .onHandle, body)
+        do {
+            return try await outerTransaction(transactionOptions: transactionOptions, options: options, timing: .onHandle, body)
+        } catch let error as DisconnectError {
+            throw error.underlying
+        }
     }
 
     func nestedTransaction<R>(
@@ -117,7 +121,12 @@ extension PooledConnection {
             try await rollbackIgnoringConnectionErrors(options: options)
             throw TransactionRolledBack(reason: TransactionRolledBack.Reason.rollback)
         }
-        try await commit(options: options)
+        do {
+            try await commit(options: options)
+        } catch let error as DisconnectError {
+            // Only `begin` may ask for a retry: the body already ran.
+            throw DisconnectError(error.underlying, retry: false)
+        }
         return result
     }
 

@@ -32,7 +32,7 @@ extension DatabasePool {
     func finishLease(_ lease: PoolLease<Connection>, connection: PooledConnection<Connection>) async {
         if lease.holder.hasCleanups { await lease.holder.runCleanups(generation: lease.generation) }
         do {
-            try await connection.withDriverCall("checkin") { try await $0.checkin() }
+            try await connection.driverCall("checkin") { try await $0.checkin() }
         } catch {
             if connection.isValid { disconnect(lease, error: (error as? DisconnectError)?.underlying ?? error) }
             return

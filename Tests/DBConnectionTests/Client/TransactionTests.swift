@@ -417,3 +417,21 @@ struct Reason: Error, Equatable {}
         #expect(pool.events.withLock { $0 } == ["checkout", "checkin"])
     }
 }
+
+/// A retry request after `begin` must not run the transaction's body again.
+@Suite(.timeLimit(.minutes(1))) struct TransactionRetryTests {
+    @Test func aDisconnectAndRetryInsideTheBodyEndsTheTransactionWithoutRunningItAgain() async throws {
+        let script = Script([.ok(), .result(), .disconnectAndRetry(Oops()), .ok(), .ok()])
+        let runs = Mutex(0)
+        try await withTestPool(script) { pool, _, _ in
+            await #expect(throws: Oops.self) {
+                try await pool.transaction { conn in
+                    runs.withLock { $0 += 1 }
+                    return try await conn.execute("Q", [])
+                }
+            }
+        }
+        #expect(runs.withLock { $0 } == 1)
+        #expect(script.record.filter { $0.name == "begin" }.count == 1)
+    }
+}

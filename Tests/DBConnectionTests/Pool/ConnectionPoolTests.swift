@@ -195,9 +195,9 @@ func withTestPool(
                 do {
                     _ = try await status
                     Issue.record("expected an error")
-                } catch let error as DisconnectError {
+                } catch let error as ConnectionError {
                     #expect(
-                        (error.underlying as? ConnectionError)?.message
+                        error.message
                             == "oops (the connection was closed by the pool, possibly due to a timeout or because the pool has been terminated)"
                     )
                 }
@@ -331,7 +331,8 @@ func withTestPool(
         let script = Script([.ok(state: "s0"), .disconnect(Oops(), state: "broken"), .ok(), .ok(state: "s1"), .status(.idle)])
         try await withTestPool(script) { pool, _, events in
             _ = await events.next()
-            await #expect(throws: DisconnectError.self) {
+            // The caller gets the driver's error; the wrapper only told the pool to close the connection.
+            await #expect(throws: Oops.self) {
                 try await pool.withConnection { try await $0.withDriverCall { try await $0.status(callOptions: .init()) } }
             }
             #expect(await events.next() == .disconnected(ConnectionID(poolIndex: 1), tag: nil))
