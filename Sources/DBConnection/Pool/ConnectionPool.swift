@@ -280,8 +280,14 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
             )
             if let holder {
                 let closeError = ConnectionError(.error, message: "\(message): \(error)", poolName: name)
-                if holder.retire(error: closeError) == .closeNow {
+                switch holder.retire(error: closeError) {
+                case .closeNow:
                     await holder.connection.disconnect(error: (error as? DisconnectError)?.underlying ?? error)
+                case .closeAfterCall:
+                    // afterConnect is still in a call: its task closes the connection when it returns.
+                    await holder.connection.interrupt()
+                case .alreadyRetired:
+                    break
                 }
                 instruments.disconnects.increment()
                 notify(.disconnected(holder.id, tag: nil))
@@ -301,24 +307,34 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
         let timeout = configuration.afterConnectTimeout
         let clock = self.clock
         let deadline = clock.now() + timeout
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                try await afterConnect(connection)
-                return true
+        // Raced in tasks of their own, so that an afterConnect that ignores cancellation cannot hold
+        // the slot past its timeout: the connection is closed at the deadline all the same.
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Bool, any Error>, Never>) in
+            let once = ResumeOnce(continuation)
+            let work = Task {
+                do {
+                    try await afterConnect(connection)
+                    once.resume(.success(true))
+                } catch {
+                    once.resume(.failure(error))
+                }
             }
-            group.addTask {
-                try await clock.sleep(deadline)
-                return false
+            let timer = Task {
+                do {
+                    try await clock.sleep(deadline)
+                    once.resume(.success(false))
+                    work.cancel()
+                } catch {}
             }
-            defer { group.cancelAll() }
-            guard let finished = try await group.next(), finished else {
-                throw ConnectionError(
-                    .deadline,
-                    message: "client timed out because it checked out the connection for longer than \(timeout.milliseconds)ms",
-                    poolName: self.name,
-                    call: "afterConnect"
-                )
-            }
+            once.onResume { timer.cancel() }
+        }
+        guard try outcome.get() else {
+            throw ConnectionError(
+                .deadline,
+                message: "client timed out because it checked out the connection for longer than \(timeout.milliseconds)ms",
+                poolName: self.name,
+                call: "afterConnect"
+            )
         }
         if let error = setup.brokenError {
             throw error
@@ -384,6 +400,38 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
 /// An object no slot holds, for `onlyIfCurrent` when a close had no holder.
 private final class Unmatched: Sendable {
     static let instance = Unmatched()
+}
+
+/// Resumes a continuation once, whoever comes first; then runs a clean-up.
+private final class ResumeOnce<T: Sendable>: Sendable {
+    private let state: Mutex<(continuation: CheckedContinuation<T, Never>?, cleanup: (@Sendable () -> Void)?, done: Bool)>
+
+    init(_ continuation: CheckedContinuation<T, Never>) {
+        state = Mutex((continuation, nil, false))
+    }
+
+    func resume(_ value: T) {
+        let (continuation, cleanup) = state.withLock { state -> (CheckedContinuation<T, Never>?, (@Sendable () -> Void)?) in
+            guard let continuation = state.continuation else { return (nil, nil) }
+            state.continuation = nil
+            state.done = true
+            let cleanup = state.cleanup
+            state.cleanup = nil
+            return (continuation, cleanup)
+        }
+        continuation?.resume(returning: value)
+        cleanup?()
+    }
+
+    /// Runs `cleanup` after the resume (at once if it already happened).
+    func onResume(_ cleanup: @escaping @Sendable () -> Void) {
+        let runNow = state.withLock { state -> Bool in
+            if state.done { return true }
+            state.cleanup = cleanup
+            return false
+        }
+        if runNow { cleanup() }
+    }
 }
 
 /// The pseudo-pool that lends a new connection to ``PoolConfiguration/afterConnect``, as db_connection's

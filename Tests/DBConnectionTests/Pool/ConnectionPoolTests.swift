@@ -112,6 +112,36 @@ func withTestPool(
         }
     }
 
+    @Test func anAfterConnectThatOverrunsItsTimeoutClosesTheConnectionAndReconnectsAfterBackoff() async throws {
+        // Scenario 285.
+        let gate = Gate()
+        let script = Script([.ok(state: "a"), .ok(), .ok(state: "b")])
+        let runs = Mutex(0)
+        try await withTestPool(script, configure: {
+            $0.afterConnectTimeout = .milliseconds(500)
+            $0.afterConnect = { _ in
+                let first = runs.withLock { $0 += 1; return $0 == 1 }
+                if first { await gate.wait() }
+            }
+        }) { pool, clock, events in
+            #expect(await events.next() == .connected(ConnectionID(poolIndex: 1), tag: nil))
+            // poll, idle, and the afterConnect timeout.
+            await clock.waitForSleepers(3)
+            clock.advance(by: .milliseconds(500))
+            #expect(await events.next() == .disconnected(ConnectionID(poolIndex: 1), tag: nil))
+            gate.open()
+            await clock.waitForSleepers(3)
+            clock.advance(by: .milliseconds(200))
+            #expect(await events.next() == .connected(ConnectionID(poolIndex: 1), tag: nil))
+            try await pool.withConnection { _ in }
+            guard case .disconnect(let message, "a") = script.record[1] else {
+                Issue.record("expected a disconnect, got \(script.record)")
+                return
+            }
+            #expect(message.contains("timed out because it checked out the connection for longer than 500ms"))
+        }
+    }
+
     @Test func aCallerThatOverrunsItsTimeoutLosesTheConnectionAndItsHandleGoesStale() async throws {
         // Scenarios 40, 235: the pool disconnects the connection; every later use of the handle throws.
         let script = Script([.ok(state: "s0"), .ok(), .ok(state: "s1"), .status(.idle)])
