@@ -6,14 +6,22 @@
 struct PoolClock: Sendable {
     /// The instant the pool's offsets count from.
     let origin: ContinuousClock.Instant
-    let now: @Sendable () -> PoolInstant
+    /// Whether the clock is `ContinuousClock`, read directly on the hot path (no closure call).
+    let isContinuous: Bool
+    let readClock: @Sendable () -> PoolInstant
     let sleep: @Sendable (PoolInstant) async throws -> Void
 
     init<C: Clock>(_ clock: C) where C.Instant == ContinuousClock.Instant {
         let origin = clock.now
         self.origin = origin
-        self.now = { PoolInstant(offset: origin.duration(to: clock.now)) }
+        self.isContinuous = C.self == ContinuousClock.self
+        self.readClock = { PoolInstant(offset: origin.duration(to: clock.now)) }
         self.sleep = { try await clock.sleep(until: origin + $0.offset, tolerance: nil) }
+    }
+
+    /// The current instant.
+    func now() -> PoolInstant {
+        isContinuous ? PoolInstant(offset: origin.duration(to: .now)) : readClock()
     }
 
     func instant(_ continuous: ContinuousClock.Instant) -> PoolInstant {
