@@ -92,21 +92,8 @@ final class PoolRunner: Sendable {
         return lease
     }
 
-    func checkout(options: CallOptions) async throws -> CoreLease {
-        let now = clock.now()
-        let deadline = clock.deadline(for: options, now: now)
-        if let lease = try tryCheckout(options: options, now: now, deadline: deadline) { return lease }
-        return try await waitForConnection(requestedAt: now, deadline: deadline)
-    }
-
+    /// The slow path: queue, and wait for a connection, a failure, or cancellation.
     func waitForConnection(
-        requestedAt: PoolInstant,
-        deadline: PoolInstant?
-    ) async throws -> CoreLease {
-        try await queuedCheckout(requestedAt: requestedAt, deadline: deadline)
-    }
-
-    private func queuedCheckout(
         requestedAt: PoolInstant,
         deadline: PoolInstant?
     ) async throws -> CoreLease {

@@ -146,8 +146,6 @@ struct PoolStateMachine: Sendable {
 
         static let none = Action()
 
-        var isNone: Bool { self == .none }
-
         /// Whether the runner has anything to do; cheaper than comparing with ``none``.
         var hasWork: Bool { lease != nil || box != nil }
 

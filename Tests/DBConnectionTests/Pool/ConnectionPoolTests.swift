@@ -256,7 +256,6 @@ func withTestPool(
         try await withTestPool(script) { pool, _, events in
             _ = await events.next()
             let order = OrderLog()
-            let gate = Gate()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 let held = try await pool.checkout(options: .init())
                 for i in 0..<10 {
@@ -265,7 +264,6 @@ func withTestPool(
                     }
                     while pool.metrics().queueLength < i + 1 { await Task.yield() }
                 }
-                gate.open()
                 pool.checkin(held)
                 try await group.waitForAll()
             }
