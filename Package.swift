@@ -98,6 +98,7 @@ let package = Package(
             dependencies: [
                 "DBConnection",
                 "DBConnectionSQLite",
+                "DBConnectionPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -106,7 +107,7 @@ let package = Package(
         ),
         .testTarget(
             name: "dbconnTests",
-            dependencies: ["dbconn", "DBConnection", "DBConnectionSQLite"],
+            dependencies: ["dbconn", "DBConnection", "DBConnectionSQLite", "DBConnectionPostgres"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -1,6 +1,5 @@
 import ArgumentParser
 import DBConnection
-import DBConnectionSQLite
 import Foundation
 import Logging
 
@@ -12,11 +11,16 @@ struct Bench: AsyncParsableCommand {
         discussion: """
             Creates and fills its own tables (bench_accounts, bench_branches, bench_tellers, \
             bench_history; existing ones are replaced), then runs --concurrency tasks that each loop: \
-            check out a connection from a pool of --pool-size, run one transaction, check it in.
+            check out a connection from a pool of --pool-size, run one transaction, check it in. \
+            Works on SQLite (sqlite:PATH) and PostgreSQL (postgres://USER@HOST/DATABASE).
 
             Workloads: read (SELECT abalance FROM bench_accounts WHERE aid = ?), write (a TPC-B-like \
-            transfer: BEGIN IMMEDIATE; debit one account, credit another, credit a teller and a \
-            branch; insert a history row; COMMIT), mixed (--read-percent reads, the rest writes).
+            transfer: BEGIN (IMMEDIATE on SQLite); debit one account, credit another, credit a teller \
+            and a branch; insert a history row; COMMIT), mixed (--read-percent reads, the rest \
+            writes), select (pgbench -S: SELECT abalance FROM pgbench_accounts WHERE aid = $1, a \
+            prepared statement per connection, aid uniform in 1 to 100000 * scale). On PostgreSQL, \
+            select runs on the tables of pgbench -i -s N and reads N from pgbench_branches (--scale \
+            does not apply); on SQLite it makes pgbench_branches and pgbench_accounts at --scale.
 
             At the end: throughput, latency and queue-wait percentiles, errors by kind, and a \
             consistency check (balances still sum to 0; one history row per committed write). \
@@ -28,13 +32,20 @@ struct Bench: AsyncParsableCommand {
               dbconn bench sqlite:bench.db --workload write --concurrency 16
               dbconn bench --workload read --transactions 100000 --json report.json
               dbconn bench --pool-size 2 --concurrency 64 --queue-target 5 --chart q.svg
+              dbconn bench postgres://app@127.0.0.1/app --workload write --pool-size 8
+              pgbench -i -s 10 app && dbconn bench postgres://app@127.0.0.1/app --workload select
             """
     )
 
-    @Argument(help: "The database: sqlite:PATH. Default: a new database in a temporary folder, removed afterwards.")
+    @Argument(
+        help: """
+            The database: sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE. \
+            Default: a new SQLite database in a temporary folder, removed afterwards.
+            """
+    )
     var url: String?
 
-    @Option(help: "The workload: read, write or mixed.")
+    @Option(help: "The workload: read, write, mixed or select.")
     var workload: Workload = .mixed
 
     @Option(help: "The share of reads in the mixed workload, in percent.")
@@ -43,9 +54,9 @@ struct Bench: AsyncParsableCommand {
     @Option(
         parsing: .unconditional,
         help:
-            "The table size: 100,000 accounts, 10 tellers and 1 branch per unit, as pgbench. May be fractional (0.01: 1,000 accounts)."
+            "The table size: 100,000 accounts, 10 tellers and 1 branch per unit, as pgbench. May be fractional (0.01: 1,000 accounts). Default: 1."
     )
-    var scale: Double = 1
+    var scale: Double?
 
     @Option(parsing: .unconditional, help: "Connections in the pool.")
     var poolSize: Int = 4
@@ -101,10 +112,11 @@ struct Bench: AsyncParsableCommand {
         if let transactions, transactions < 1 {
             throw ValidationError("--transactions must be at least 1, got \(transactions)")
         }
+        let scale = self.scale ?? 1
         guard scale > 0, scale.isFinite, scale <= 10_000 else {
             throw ValidationError("--scale must be a positive number up to 10000, got \(Format.seconds(scale))")
         }
-        if workload != .read, BenchScale(scale: scale).accounts < 2 {
+        if workload.writes, BenchScale(scale: scale).accounts < 2 {
             throw ValidationError("--scale \(Format.seconds(scale)) makes 1 account; transfers need at least 2")
         }
         guard (0...100).contains(readPercent) else {
@@ -154,10 +166,6 @@ struct Bench: AsyncParsableCommand {
         }
         var configuration = try makeConfiguration(url: url, isatty: Terminal.standardOutputIsTerminal)
         configuration.isTemporary = temporaryFolder != nil
-        if configuration.progress != .none {
-            print("filling \(Format.count(configuration.scale.accounts, "account")) in \(configuration.database.url)")
-            fflush(nil)
-        }
         let runner = BenchRunner(configuration: configuration)
         let interrupts = InterruptHandler(stop: runner.stop) {
             FileHandle.standardError.write(
@@ -189,10 +197,17 @@ struct Bench: AsyncParsableCommand {
 
     /// The run's configuration, from the options.
     func makeConfiguration(url: String, isatty: Bool) throws -> BenchConfiguration {
+        let database = try DatabaseURL(url, for: .bench)
+        if let scale, workload == .select, database.postgres != nil {
+            throw CLIError(
+                "--scale \(Format.seconds(scale)) does not apply to --workload select on PostgreSQL: "
+                    + "the scale is the one pgbench -i -s N gave pgbench_branches"
+            )
+        }
         var configuration = BenchConfiguration(
-            database: try DatabaseURL(url, for: .bench),
+            database: database,
             workload: workload,
-            scale: BenchScale(scale: scale),
+            scale: BenchScale(scale: scale ?? 1),
             seed: seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
         )
         configuration.readPercent = readPercent

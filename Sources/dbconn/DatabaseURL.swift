@@ -1,4 +1,5 @@
 import DBConnection
+import DBConnectionPostgres
 import DBConnectionSQLite
 import Foundation
 
@@ -22,42 +23,113 @@ struct DatabaseURL: Sendable {
         case query(create: Bool)
     }
 
-    /// The URL as given (for `sqlite:` URLs only, which hold no credentials).
+    /// The driver the URL selects, with its connect options.
+    enum Driver: Sendable {
+        /// `sqlite:PATH`.
+        case sqlite(SQLiteConnection.Options)
+        /// `postgres://…` or `postgresql://…`.
+        case postgres(PGConnection.Options)
+    }
+
+    /// The URL as it may be shown: as given for `sqlite:` URLs (which hold no credentials); for
+    /// PostgreSQL, the parsed options with the password replaced by `***`.
     var url: String
-    /// The driver options it parses to.
-    var sqlite: SQLiteConnection.Options
+    /// The driver and its options.
+    var driver: Driver
 
     /// Parses and checks a URL.
-    /// - Throws: ``CLIError`` naming the problem: an unknown scheme, a PostgreSQL URL (that driver is
-    ///   not built yet), a bad `sqlite:` URL, a missing directory or file, or one that can't be read.
+    /// - Throws: ``CLIError`` naming the problem: an unknown scheme, a bad URL, a missing directory or
+    ///   file, or one that can't be read. The message never shows a password.
     init(_ url: String, for purpose: Purpose) throws {
         let scheme = Self.scheme(of: url)
         switch scheme {
         case "sqlite":
-            break
+            self = try Self.sqlite(url, for: purpose)
         case "postgres", "postgresql":
-            // Never echo the URL: it may hold a password.
-            throw CLIError(
-                "the PostgreSQL driver is not built yet; only sqlite:PATH URLs work for now"
-            )
+            if case .query(create: true) = purpose {
+                throw CLIError("--create applies to sqlite: URLs only; create a PostgreSQL database with createdb")
+            }
+            let options: PGConnection.Options
+            do {
+                options = try PGConnection.Options(url: url)
+            } catch let error as ConfigurationError {
+                // The driver's message never repeats the password; the URL is not echoed here either.
+                throw CLIError("invalid PostgreSQL URL: \(error.message)")
+            }
+            self.init(url: options.description, driver: .postgres(options))
         case let scheme?:
             throw CLIError(
-                "unknown database URL scheme \"\(scheme)\"; expected sqlite:PATH (postgres:// is not built yet)"
+                "unknown database URL scheme \"\(scheme)\"; expected sqlite:PATH or postgres://USER@HOST/DATABASE"
             )
         case nil:
-            throw CLIError("\"\(url)\" is not a database URL; expected sqlite:PATH, for example sqlite:\(url)")
+            throw CLIError(
+                "\"\(url)\" is not a database URL; expected sqlite:PATH (for example sqlite:\(url)) "
+                    + "or postgres://USER@HOST/DATABASE"
+            )
         }
+    }
+
+    private init(url: String, driver: Driver) {
+        self.url = url
+        self.driver = driver
+    }
+
+    private static func sqlite(_ url: String, for purpose: Purpose) throws -> DatabaseURL {
+        var options: SQLiteConnection.Options
         do {
-            sqlite = try SQLiteConnection.Options(url: url)
+            options = try SQLiteConnection.Options(url: url)
         } catch let error as ConfigurationError {
             throw CLIError("invalid database URL: \(error.message)")
         }
-        self.url = url
         if case .query = purpose, !url.lowercased().contains("journal_mode=") {
             // Looking at a database must not switch it to WAL for good.
-            sqlite.journalMode = nil
+            options.journalMode = nil
         }
-        try checkPath(for: purpose)
+        try checkPath(options.path, for: purpose)
+        return DatabaseURL(url: url, driver: .sqlite(options))
+    }
+
+    /// The SQLite options, or `nil` for a PostgreSQL URL.
+    var sqlite: SQLiteConnection.Options? {
+        if case .sqlite(let options) = driver { return options }
+        return nil
+    }
+
+    /// The PostgreSQL options, or `nil` for an SQLite URL.
+    var postgres: PGConnection.Options? {
+        if case .postgres(let options) = driver { return options }
+        return nil
+    }
+
+    /// The driver's name in reports: `sqlite` or `postgresql`.
+    var driverName: String {
+        switch driver {
+        case .sqlite: "sqlite"
+        case .postgres: "postgresql"
+        }
+    }
+
+    /// The database system's name in titles: `SQLite` or `PostgreSQL`.
+    var systemName: String {
+        switch driver {
+        case .sqlite: "SQLite"
+        case .postgres: "PostgreSQL"
+        }
+    }
+
+    /// Turns what a driver's `connect` threw into one line that names the database (password hidden):
+    /// `cannot connect to postgres://app:***@db:5432/shop?sslmode=prefer: password authentication
+    /// failed for user "app" (SQLSTATE 28P01)`. Other errors pass through.
+    func connectFailure(_ error: any Error) -> any Error {
+        guard let error = error as? PGError else { return error }
+        var message = error.message
+        // The driver prefixes "connecting to URL: "; say it once, our way.
+        let prefix = "connecting to \(url): "
+        if message.hasPrefix(prefix) { message.removeFirst(prefix.count) }
+        var line = "cannot connect to \(url): \(message)"
+        if let sqlState = error.sqlState { line += " (SQLSTATE \(sqlState))" }
+        if let hint = error.hint { line += "; hint: \(hint)" }
+        return CLIError(line)
     }
 
     /// The lowercased scheme, or `nil` when `url` has none.
@@ -70,15 +142,13 @@ struct DatabaseURL: Sendable {
         return scheme.lowercased()
     }
 
-    /// Whether the path is an ordinary file path (not `:memory:` or a `file:` URI).
-    var isFilePath: Bool {
-        let path = sqlite.path
-        return !path.isEmpty && path != ":memory:" && !path.lowercased().hasPrefix("file:")
+    /// Whether an SQLite path is an ordinary file path (not `:memory:` or a `file:` URI).
+    static func isFilePath(_ path: String) -> Bool {
+        !path.isEmpty && path != ":memory:" && !path.lowercased().hasPrefix("file:")
     }
 
-    private func checkPath(for purpose: Purpose) throws {
-        let path = sqlite.path
-        guard isFilePath else {
+    private static func checkPath(_ path: String, for purpose: Purpose) throws {
+        guard isFilePath(path) else {
             if case .bench = purpose, path == ":memory:" {
                 throw CLIError(
                     "bench needs a database file that the pool's connections share; "

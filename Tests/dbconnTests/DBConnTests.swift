@@ -4,7 +4,7 @@ import Testing
 /// The `dbconn` binary end to end: exit status, stdout and stderr.
 @Suite(.timeLimit(.minutes(1)))
 struct DBConnTests {
-    @Test(arguments: ["write", "read", "mixed"])
+    @Test(arguments: ["write", "read", "mixed", "select"])
     func benchWritesAConsistentJSONReport(workload: String) async throws {
         try await withTemporaryDirectory { directory in
             let json = directory + "/report.json"
@@ -73,7 +73,13 @@ struct DBConnTests {
 
     @Test(arguments: [
         (["bench", "mysql://localhost/db"], "unknown database URL scheme \"mysql\""),
-        (["bench", "postgres://user:secret@localhost/db"], "PostgreSQL driver is not built yet"),
+        (["bench", "postgres://user:secret@127.0.0.1:1/db"], "cannot connect to postgres://user:***@127.0.0.1:1/db"),
+        (["sql", "postgres://user:secret@127.0.0.1:1/db", "SELECT 1"], "cannot connect to"),
+        (["sql", "postgres://127.0.0.1/db", "SELECT 1"], "the URL names no user"),
+        (
+            ["bench", "postgres://user:secret@127.0.0.1:1/db", "--workload", "select", "--scale", "2"],
+            "--scale 2 does not apply"
+        ),
         (["bench", "--duration", "-5"], "--duration must be a positive number of seconds up to 1000000, got -5"),
         (["bench", "--concurrency", "0"], "--concurrency must be between 1 and 100000, got 0"),
         (["bench", "--transactions", "-1"], "--transactions must be at least 1"),

@@ -36,9 +36,14 @@ struct BenchReport: Codable, Equatable {
         var sumHistoryDeltas: Int64
         var historyRows: Int
         var committedWrites: Int
+        /// `bench_tables`, or `pgbench_tables` for the select workload (which checks only their size).
+        var scope: String
+        var accountRows: Int
         var failures: [String]
 
         enum CodingKeys: String, CodingKey {
+            case scope
+            case accountRows = "account_rows"
             case sumAccountBalances = "sum_account_balances"
             case sumTellerBalances = "sum_teller_balances"
             case sumBranchBalances = "sum_branch_balances"
@@ -142,7 +147,7 @@ struct BenchReport: Codable, Equatable {
         }
         workload = configuration.workload.rawValue
         database = configuration.database.url
-        driver = "sqlite"
+        driver = configuration.database.driverName
         scale = configuration.scale.scale
         accounts = configuration.scale.accounts
         tellers = configuration.scale.tellers
@@ -187,6 +192,8 @@ struct BenchReport: Codable, Equatable {
             sumHistoryDeltas: result.consistency.sumHistoryDeltas,
             historyRows: result.consistency.historyRows,
             committedWrites: result.consistency.committedWrites,
+            scope: result.consistency.scope.rawValue,
+            accountRows: result.consistency.accountRows,
             failures: result.consistency.failures
         )
         series = result.samples.map { sample in
@@ -224,11 +231,19 @@ extension BenchResult {
             "dbconn bench: \(workload) on \(configuration.database.url)"
                 + (configuration.isTemporary ? " (temporary)" : "")
         )
-        lines.append(
-            "  scale \(Format.seconds(scale.scale)): \(Format.count(scale.accounts, "account")), "
-                + "\(Format.count(scale.tellers, "teller")), \(Format.count(scale.branches, "branch", "branches")); "
-                + "filled in \(Format.fixed(fillTime.seconds, 2)) s"
-        )
+        if configuration.workload == .select {
+            lines.append(
+                "  scale \(Format.seconds(scale.scale)): \(Format.count(scale.accounts, "account")), "
+                    + "\(Format.count(scale.branches, "branch", "branches")) in pgbench_accounts, pgbench_branches; "
+                    + (tablesFilled ? "filled" : "found") + " in \(Format.fixed(fillTime.seconds, 2)) s"
+            )
+        } else {
+            lines.append(
+                "  scale \(Format.seconds(scale.scale)): \(Format.count(scale.accounts, "account")), "
+                    + "\(Format.count(scale.tellers, "teller")), \(Format.count(scale.branches, "branch", "branches")); "
+                    + "filled in \(Format.fixed(fillTime.seconds, 2)) s"
+            )
+        }
         var setup = "  pool size \(configuration.poolSize), concurrency \(configuration.concurrency), "
         switch configuration.limit {
         case .duration(let duration): setup += "duration \(Format.seconds(duration.seconds)) s"
@@ -289,7 +304,14 @@ extension BenchResult {
         }
 
         let check = consistency
-        if check.isConsistent {
+        if check.isConsistent, check.scope == .pgbenchTables {
+            lines.append(
+                labelled(
+                    "consistency",
+                    "ok: read-only workload; pgbench_accounts holds aids 1 to \(check.accountRows)"
+                )
+            )
+        } else if check.isConsistent {
             lines.append(
                 labelled(
                     "consistency",

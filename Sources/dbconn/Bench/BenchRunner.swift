@@ -1,5 +1,4 @@
 import DBConnection
-import DBConnectionSQLite
 import Foundation
 import Logging
 import Synchronization
@@ -47,8 +46,10 @@ struct BenchConfiguration: Sendable {
 /// What a run measured.
 struct BenchResult: Sendable {
     var configuration: BenchConfiguration
-    /// How long creating and filling the tables took.
+    /// How long creating and filling the tables took (or finding them).
     var fillTime: Duration
+    /// Whether the run made and filled its tables (`false`: it found pgbench's).
+    var tablesFilled = true
     /// From the first transaction started to the last one finished.
     var elapsed: Duration
     /// Every transaction of the run.
@@ -81,8 +82,10 @@ struct Sample: Sendable, Equatable {
     }
 }
 
-/// Runs a bench: creates and fills the tables on a connection of its own, runs the workload through a
-/// ``ConnectionPool`` with `concurrency` worker tasks, then checks the data.
+/// Runs a bench: creates and fills the tables (or finds pgbench's) on a connection of its own, runs the
+/// workload through a ``ConnectionPool`` with `concurrency` worker tasks, then checks the data.
+///
+/// The driver is a ``BenchDriver``, chosen by the URL: the runner is generic over it.
 struct BenchRunner: Sendable {
     var configuration: BenchConfiguration
     /// Set to end the run early (Ctrl-C): workers start no new transaction.
@@ -98,42 +101,54 @@ struct BenchRunner: Sendable {
     }
 
     /// Runs the bench.
-    /// - Throws: ``SQLiteError`` when the tables can't be made, ``CLIError`` when the pool can't open
-    ///   its connections; errors of single transactions are counted, not thrown.
+    /// - Throws: ``CLIError`` when the database can't be reached, the tables can't be made or found, or
+    ///   the pool can't open its connections; the driver's error when set-up fails otherwise; errors
+    ///   of single transactions are counted, not thrown.
     func run() async throws -> BenchResult {
+        switch configuration.database.driver {
+        case .sqlite(let options): try await run(SQLiteBench(options: options))
+        case .postgres(let options): try await run(PostgresBench(options: options))
+        }
+    }
+
+    private func run<Driver: BenchDriver>(_ driver: Driver) async throws -> BenchResult {
         let clock = ContinuousClock()
-        let options = configuration.database.sqlite
         let fillStart = clock.now
-        try await withConnection(options) { db in
-            try await BenchSchema.createAndFill(db, scale: configuration.scale)
+        let tables = try await withConnection(driver) { db in
+            if self.configuration.progress != .none { write(setUpLine) }
+            return try await driver.setUp(db, workload: self.configuration.workload, scale: self.configuration.scale)
         }
         let fillTime = fillStart.duration(to: clock.now)
+        var configuration = self.configuration
+        configuration.scale = tables.scale
 
-        var poolConfiguration = PoolConfiguration<SQLiteConnection>()
+        var poolConfiguration = PoolConfiguration<Driver.Connection>()
         poolConfiguration.name = "bench"
         poolConfiguration.poolSize = configuration.poolSize
         poolConfiguration.queueTarget = configuration.queueTarget
         poolConfiguration.queueInterval = configuration.queueInterval
         poolConfiguration.logger = configuration.logger
         poolConfiguration.randomSeed = configuration.seed
-        let measurement = try await ConnectionPool<SQLiteConnection>.withPool(
-            options: options,
+        let measurement = try await ConnectionPool<Driver.Connection>.withPool(
+            options: driver.options,
             configuration: poolConfiguration
         ) { pool in
             try await waitForConnections(of: pool)
-            return await measure(pool)
+            return await measure(pool, driver: driver, configuration: configuration)
         }
 
-        let consistency = try await withConnection(options) { db in
-            try await BenchSchema.check(
+        let consistency = try await withConnection(driver) { db in
+            try await driver.check(
                 db,
-                scale: configuration.scale,
+                workload: configuration.workload,
+                tables: tables,
                 committedWrites: measurement.total.committedWrites
             )
         }
         return BenchResult(
             configuration: configuration,
             fillTime: fillTime,
+            tablesFilled: tables.filled,
             elapsed: measurement.elapsed,
             total: measurement.total,
             samples: measurement.samples,
@@ -142,12 +157,32 @@ struct BenchRunner: Sendable {
         )
     }
 
+    /// What the set-up is about to do, shown once it has connected.
+    private var setUpLine: String {
+        let database = configuration.database
+        if configuration.workload == .select, database.postgres != nil {
+            return "reading pgbench's tables in \(database.url)\n"
+        }
+        return "filling \(Format.count(configuration.scale.accounts, "account")) in \(database.url)\n"
+    }
+
     /// Runs `body` on a connection outside the pool, so set-up errors surface at once.
-    private func withConnection<R: Sendable>(
-        _ options: SQLiteConnection.Options,
-        _ body: (SQLiteConnection) async throws -> R
+    private func withConnection<Driver: BenchDriver, R: Sendable>(
+        _ driver: Driver,
+        _ body: (Driver.Connection) async throws -> R
     ) async throws -> R {
-        let db = try await SQLiteConnection.connect(options: options)
+        let context = ConnectionContext(
+            poolIndex: 0,
+            poolName: "bench set-up",
+            logger: configuration.logger,
+            showSensitiveData: false
+        )
+        let db: Driver.Connection
+        do {
+            db = try await Driver.Connection.connect(options: driver.options, context: context)
+        } catch {
+            throw configuration.database.connectFailure(error)
+        }
         do {
             let result = try await body(db)
             await db.disconnect(error: CLIError("done"))
@@ -159,7 +194,7 @@ struct BenchRunner: Sendable {
     }
 
     /// Waits until the pool has opened every connection, so the clock starts on a warm pool.
-    private func waitForConnections(of pool: ConnectionPool<SQLiteConnection>) async throws {
+    private func waitForConnections<Connection>(of pool: ConnectionPool<Connection>) async throws {
         let clock = ContinuousClock()
         let giveUp = clock.now + .seconds(10)
         while pool.metrics().openConnections < configuration.poolSize {
@@ -178,7 +213,11 @@ struct BenchRunner: Sendable {
         var samples: [Sample]
     }
 
-    private func measure(_ pool: ConnectionPool<SQLiteConnection>) async -> Measurement {
+    private func measure<Driver: BenchDriver>(
+        _ pool: ConnectionPool<Driver.Connection>,
+        driver: Driver,
+        configuration: BenchConfiguration
+    ) async -> Measurement {
         let clock = ContinuousClock()
         let tallies = (0..<configuration.concurrency).map { _ in WorkerTally() }
         let tickets = Tickets(stop: stop)
@@ -195,7 +234,15 @@ struct BenchRunner: Sendable {
             await withDiscardingTaskGroup { workers in
                 for (index, tally) in tallies.enumerated() {
                     workers.addTask {
-                        await work(index: index, pool: pool, tally: tally, tickets: tickets, start: start)
+                        await work(
+                            index: index,
+                            pool: pool,
+                            driver: driver,
+                            configuration: configuration,
+                            tally: tally,
+                            tickets: tickets,
+                            start: start
+                        )
                     }
                 }
             }
@@ -208,9 +255,11 @@ struct BenchRunner: Sendable {
 
     /// One worker: draws a transaction, runs it through the pool, records how it went; until the
     /// time is up or the tickets run out.
-    private func work(
+    private func work<Driver: BenchDriver>(
         index: Int,
-        pool: ConnectionPool<SQLiteConnection>,
+        pool: ConnectionPool<Driver.Connection>,
+        driver: Driver,
+        configuration: BenchConfiguration,
         tally: WorkerTally,
         tickets: Tickets,
         start: ContinuousClock.Instant
@@ -232,7 +281,7 @@ struct BenchRunner: Sendable {
                 try await pool.withConnection(options: callOptions) { connection in
                     granted = clock.now
                     try await connection.withDriverCall("transaction") { db in
-                        try await transaction.run(on: db, mtime: mtime)
+                        try await driver.run(transaction, on: db, mtime: mtime)
                     }
                 }
                 let done = clock.now

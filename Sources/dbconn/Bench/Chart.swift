@@ -76,8 +76,8 @@ enum Chart {
         )
         svg.append("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>")
         let title =
-            "dbconn bench: \(configuration.workload.rawValue) workload, SQLite, pool size \(configuration.poolSize), "
-            + "concurrency \(configuration.concurrency)"
+            "dbconn bench: \(configuration.workload.rawValue) workload, \(configuration.database.systemName), "
+            + "pool size \(configuration.poolSize), concurrency \(configuration.concurrency)"
         svg.append(text(title, x: width / 2, y: 28, anchor: "middle", size: 18, weight: "bold"))
         let latency = Percentiles(result.total.latency)
         let subtitle =

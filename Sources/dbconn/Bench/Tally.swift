@@ -1,4 +1,5 @@
 import DBConnection
+import DBConnectionPostgres
 import DBConnectionSQLite
 import Histogram
 import Synchronization
@@ -9,7 +10,8 @@ enum ErrorKind: String, CaseIterable, Sendable {
     case queueTimeout = "queue_timeout"
     /// The call's `--timeout` passed, in the queue or while it held the connection.
     case deadline
-    /// The database refused (``SQLiteError``, including `SQLITE_BUSY`).
+    /// The database refused (``SQLiteError``, including `SQLITE_BUSY`; ``PGError``, including
+    /// serialization failures and deadlocks).
     case database
     /// Anything else.
     case other
@@ -17,8 +19,9 @@ enum ErrorKind: String, CaseIterable, Sendable {
     /// Sorts an error into its kind.
     ///
     /// When a call overruns its time budget, the pool takes the connection back and interrupts the
-    /// running statement, so the caller sees `SQLITE_INTERRUPT`, or a `closed` lease at its next
-    /// call; the bench never cancels or interrupts anything else, so both count as `deadline`.
+    /// running statement, so the caller sees `SQLITE_INTERRUPT` (SQLite) or `query_canceled`, SQLSTATE
+    /// `57014` (PostgreSQL), or a `closed` lease at its next call; the bench never cancels or
+    /// interrupts anything else, so all three count as `deadline`.
     init(classifying error: any Error) {
         switch error {
         case let error as ConnectionError:
@@ -29,6 +32,8 @@ enum ErrorKind: String, CaseIterable, Sendable {
             }
         case let error as SQLiteError:
             self = error.code == .interrupt ? .deadline : .database
+        case let error as PGError:
+            self = error.isQueryCanceled ? .deadline : .database
         case let error as DisconnectError:
             self = ErrorKind(classifying: error.underlying)
         default:

@@ -1,15 +1,25 @@
 import ArgumentParser
-import DBConnection
-import DBConnectionSQLite
 
 /// What each transaction of a run does.
 enum Workload: String, CaseIterable, Sendable, ExpressibleByArgument {
-    /// Point selects by random key.
+    /// Point selects by random key on the bench's own tables.
     case read
     /// TPC-B-like transfers.
     case write
     /// Reads and writes, mixed by `--read-percent` (default 80 % reads).
     case mixed
+    /// pgbench's select-only script (`pgbench -S`): `SELECT abalance FROM pgbench_accounts WHERE aid = $1`
+    /// as a prepared statement, on pgbench's tables (`pgbench -i` makes them on PostgreSQL; on SQLite
+    /// the bench makes its own).
+    case select
+
+    /// Whether the workload changes data (and so needs two accounts to move money between).
+    var writes: Bool {
+        switch self {
+        case .write, .mixed: true
+        case .read, .select: false
+        }
+    }
 }
 
 /// The sizes of the bench tables at a scale, as pgbench's: per unit of scale, 1 branch, 10 tellers and
@@ -28,150 +38,17 @@ struct BenchScale: Sendable, Equatable {
     }
 }
 
-/// The bench's tables and statements. The tables carry a `bench_` prefix, so a run against an
-/// existing database replaces only its own tables (`DROP TABLE IF EXISTS bench_…`).
-enum BenchSchema {
-    static let create: SQLiteQuery = """
-        DROP TABLE IF EXISTS bench_history;
-        DROP TABLE IF EXISTS bench_accounts;
-        DROP TABLE IF EXISTS bench_tellers;
-        DROP TABLE IF EXISTS bench_branches;
-        CREATE TABLE bench_branches (bid INTEGER PRIMARY KEY, bbalance INTEGER NOT NULL, filler TEXT);
-        CREATE TABLE bench_tellers (
-            tid INTEGER PRIMARY KEY, bid INTEGER NOT NULL, tbalance INTEGER NOT NULL, filler TEXT);
-        CREATE TABLE bench_accounts (
-            aid INTEGER PRIMARY KEY, bid INTEGER NOT NULL, abalance INTEGER NOT NULL, filler TEXT);
-        CREATE TABLE bench_history (
-            hid INTEGER PRIMARY KEY, tid INTEGER NOT NULL, bid INTEGER NOT NULL, aid INTEGER NOT NULL,
-            to_aid INTEGER NOT NULL, delta INTEGER NOT NULL, mtime INTEGER NOT NULL, filler TEXT);
-        """
-
-    static let selectBalance: SQLiteQuery = "SELECT abalance FROM bench_accounts WHERE aid = ?"
-    static let debit: SQLiteQuery = "UPDATE bench_accounts SET abalance = abalance - ? WHERE aid = ?"
-    static let credit: SQLiteQuery = "UPDATE bench_accounts SET abalance = abalance + ? WHERE aid = ?"
-    static let creditTeller: SQLiteQuery = "UPDATE bench_tellers SET tbalance = tbalance + ? WHERE tid = ?"
-    static let creditBranch: SQLiteQuery = "UPDATE bench_branches SET bbalance = bbalance + ? WHERE bid = ?"
-    static let insertHistory: SQLiteQuery =
-        "INSERT INTO bench_history (tid, bid, aid, to_aid, delta, mtime) VALUES (?, ?, ?, ?, ?, ?)"
-
-    /// The account filler: pgbench pads its rows to about 100 bytes.
-    static let accountFiller = SQLiteValue.text(String(repeating: " ", count: 84))
-
-    /// Drops and creates the tables and fills them, in one `BEGIN IMMEDIATE` transaction with prepared
-    /// multi-row `INSERT`s.
-    static func createAndFill(_ db: SQLiteConnection, scale: BenchScale) async throws {
-        try await db.execute(create)
-        _ = try await db.begin(options: .immediate, callOptions: CallOptions())
-        do {
-            try await insertRows(db, into: "bench_branches (bid, bbalance)", count: scale.branches) { bid in
-                [.integer(Int64(bid)), 0]
-            }
-            let tellersPerBranch = (scale.tellers + scale.branches - 1) / scale.branches
-            try await insertRows(db, into: "bench_tellers (tid, bid, tbalance)", count: scale.tellers) { tid in
-                [.integer(Int64(tid)), .integer(Int64((tid - 1) / tellersPerBranch + 1)), 0]
-            }
-            let accountsPerBranch = (scale.accounts + scale.branches - 1) / scale.branches
-            try await insertRows(
-                db,
-                into: "bench_accounts (aid, bid, abalance, filler)",
-                count: scale.accounts
-            ) { aid in
-                [.integer(Int64(aid)), .integer(Int64((aid - 1) / accountsPerBranch + 1)), 0, accountFiller]
-            }
-            _ = try await db.commit(callOptions: CallOptions())
-        } catch {
-            _ = try? await db.rollback(callOptions: CallOptions())
-            throw error
-        }
-        try await db.execute("ANALYZE")
-    }
-
-    /// Inserts rows `1...count`, 100 to a statement.
-    private static func insertRows(
-        _ db: SQLiteConnection,
-        into table: String,
-        count: Int,
-        row: (Int) -> [SQLiteValue]
-    ) async throws {
-        let batch = 100
-        let columns = row(1).count
-        func statement(rows: Int) -> SQLiteQuery {
-            let tuple = "(" + Array(repeating: "?", count: columns).joined(separator: ", ") + ")"
-            return SQLiteQuery(
-                "INSERT INTO \(table) VALUES " + Array(repeating: tuple, count: rows).joined(separator: ", ")
-            )
-        }
-        let full = statement(rows: batch)
-        var values: [SQLiteValue] = []
-        values.reserveCapacity(batch * columns)
-        var next = 1
-        while next <= count {
-            let rows = min(batch, count - next + 1)
-            values.removeAll(keepingCapacity: true)
-            for id in next..<(next + rows) { values.append(contentsOf: row(id)) }
-            try await db.execute(rows == batch ? full : statement(rows: rows), .positional(values))
-            next += rows
-        }
-    }
-
-    /// Checks what the workload must keep true, after the run.
-    ///
-    /// Transfers move money between accounts, so the accounts' balances still sum to 0; each adds its
-    /// delta to one teller and one branch and writes one history row, so tellers, branches and history
-    /// sum to the same, and there is one history row per committed write. A read-only run passes
-    /// trivially (nothing changed).
-    static func check(_ db: SQLiteConnection, scale: BenchScale, committedWrites: Int) async throws -> Consistency {
-        let result = try await db.execute(
-            """
-            SELECT (SELECT coalesce(sum(abalance), 0) FROM bench_accounts),
-                   (SELECT coalesce(sum(tbalance), 0) FROM bench_tellers),
-                   (SELECT coalesce(sum(bbalance), 0) FROM bench_branches),
-                   (SELECT coalesce(sum(delta), 0) FROM bench_history),
-                   (SELECT count(*) FROM bench_history),
-                   (SELECT count(*) FROM bench_accounts)
-            """
-        )
-        guard let row = result.rows.first, row.count == 6 else {
-            throw CLIError("the consistency check read no row")
-        }
-        let numbers = row.map { $0.int64 ?? 0 }
-        var consistency = Consistency(
-            sumAccountBalances: numbers[0],
-            sumTellerBalances: numbers[1],
-            sumBranchBalances: numbers[2],
-            sumHistoryDeltas: numbers[3],
-            historyRows: Int(numbers[4]),
-            accountRows: Int(numbers[5]),
-            committedWrites: committedWrites,
-            failures: []
-        )
-        if consistency.sumAccountBalances != 0 {
-            consistency.failures.append("sum of account balances is \(consistency.sumAccountBalances), expected 0")
-        }
-        if consistency.sumTellerBalances != consistency.sumHistoryDeltas {
-            consistency.failures.append(
-                "sum of teller balances \(consistency.sumTellerBalances) != sum of history deltas \(consistency.sumHistoryDeltas)"
-            )
-        }
-        if consistency.sumBranchBalances != consistency.sumHistoryDeltas {
-            consistency.failures.append(
-                "sum of branch balances \(consistency.sumBranchBalances) != sum of history deltas \(consistency.sumHistoryDeltas)"
-            )
-        }
-        if consistency.historyRows != committedWrites {
-            consistency.failures.append(
-                "\(consistency.historyRows) history rows for \(committedWrites) committed writes"
-            )
-        }
-        if consistency.accountRows != scale.accounts {
-            consistency.failures.append("\(consistency.accountRows) accounts, expected \(scale.accounts)")
-        }
-        return consistency
-    }
-}
-
-/// What ``BenchSchema/check(_:scale:committedWrites:)`` found.
+/// What a driver's check after the run found.
 struct Consistency: Sendable, Equatable {
+    /// What the check covers.
+    enum Scope: String, Sendable, Equatable {
+        /// The bench's own tables after `read`, `write` or `mixed`: balances, history, account count.
+        case benchTables = "bench_tables"
+        /// pgbench's tables after `select`, which changes nothing: only their size is checked.
+        case pgbenchTables = "pgbench_tables"
+    }
+
+    var scope = Scope.benchTables
     var sumAccountBalances: Int64
     var sumTellerBalances: Int64
     var sumBranchBalances: Int64
@@ -183,6 +60,89 @@ struct Consistency: Sendable, Equatable {
     var failures: [String]
 
     var isConsistent: Bool { failures.isEmpty }
+
+    /// Judges the figures a driver read from the bench tables after the run.
+    ///
+    /// Transfers move money between accounts, so the accounts' balances still sum to 0; each adds its
+    /// delta to one teller and one branch and writes one history row, so tellers, branches and history
+    /// sum to the same, and there is one history row per committed write. A read-only run passes
+    /// trivially (nothing changed).
+    /// - Parameter sums: the sums of account, teller and branch balances and of history deltas, the
+    ///   history rows and the account rows, in that order.
+    init(benchTables sums: [Int64], scale: BenchScale, committedWrites: Int) throws {
+        guard sums.count == 6 else { throw CLIError("the consistency check read \(sums.count) values, expected 6") }
+        self.init(
+            sumAccountBalances: sums[0],
+            sumTellerBalances: sums[1],
+            sumBranchBalances: sums[2],
+            sumHistoryDeltas: sums[3],
+            historyRows: Int(sums[4]),
+            accountRows: Int(sums[5]),
+            committedWrites: committedWrites,
+            failures: []
+        )
+        if sumAccountBalances != 0 {
+            failures.append("sum of account balances is \(sumAccountBalances), expected 0")
+        }
+        if sumTellerBalances != sumHistoryDeltas {
+            failures.append(
+                "sum of teller balances \(sumTellerBalances) != sum of history deltas \(sumHistoryDeltas)"
+            )
+        }
+        if sumBranchBalances != sumHistoryDeltas {
+            failures.append(
+                "sum of branch balances \(sumBranchBalances) != sum of history deltas \(sumHistoryDeltas)"
+            )
+        }
+        if historyRows != committedWrites {
+            failures.append("\(historyRows) history rows for \(committedWrites) committed writes")
+        }
+        if accountRows != scale.accounts {
+            failures.append("\(accountRows) accounts, expected \(scale.accounts)")
+        }
+    }
+
+    /// The check of a `select` run: pgbench_accounts still holds the accounts its scale promises.
+    /// - Parameter accountRows: the highest `aid` of pgbench_accounts (every key the run drew exists
+    ///   when it is the scale's account count: pgbench numbers them from 1).
+    init(pgbenchTables accountRows: Int, scale: BenchScale) {
+        self.init(
+            scope: .pgbenchTables,
+            sumAccountBalances: 0,
+            sumTellerBalances: 0,
+            sumBranchBalances: 0,
+            sumHistoryDeltas: 0,
+            historyRows: 0,
+            accountRows: accountRows,
+            committedWrites: 0,
+            failures: []
+        )
+        if accountRows != scale.accounts {
+            failures.append("pgbench_accounts ends at aid \(accountRows), expected \(scale.accounts)")
+        }
+    }
+
+    init(
+        scope: Scope = .benchTables,
+        sumAccountBalances: Int64,
+        sumTellerBalances: Int64,
+        sumBranchBalances: Int64,
+        sumHistoryDeltas: Int64,
+        historyRows: Int,
+        accountRows: Int,
+        committedWrites: Int,
+        failures: [String]
+    ) {
+        self.scope = scope
+        self.sumAccountBalances = sumAccountBalances
+        self.sumTellerBalances = sumTellerBalances
+        self.sumBranchBalances = sumBranchBalances
+        self.sumHistoryDeltas = sumHistoryDeltas
+        self.historyRows = historyRows
+        self.accountRows = accountRows
+        self.committedWrites = committedWrites
+        self.failures = failures
+    }
 }
 
 /// One transaction of the workload, drawn at random.
@@ -192,6 +152,8 @@ enum BenchTransaction: Sendable, Equatable {
     /// Moves `delta` from account `from` to account `to`, and adds it to a teller and a branch, with a
     /// history row.
     case transfer(from: Int, to: Int, delta: Int, teller: Int, branch: Int)
+    /// pgbench's `SELECT abalance FROM pgbench_accounts WHERE aid = $1`.
+    case select(aid: Int)
 
     /// Draws a transaction for the workload.
     static func draw(
@@ -202,6 +164,7 @@ enum BenchTransaction: Sendable, Equatable {
     ) -> BenchTransaction {
         let isRead: Bool
         switch workload {
+        case .select: return .select(aid: Int.random(in: 1...scale.accounts, using: &rng))
         case .read: isRead = true
         case .write: isRead = false
         case .mixed: isRead = Int.random(in: 0..<100, using: &rng) < readPercent
@@ -228,55 +191,5 @@ enum BenchTransaction: Sendable, Equatable {
     var isWrite: Bool {
         if case .transfer = self { return true }
         return false
-    }
-
-    /// Runs the transaction on a leased connection. A transfer runs `BEGIN IMMEDIATE`, its five
-    /// statements and `COMMIT`, and rolls back on any error.
-    /// - Throws: what the driver threw, or ``CLIError`` when a statement found no row.
-    func run(on db: SQLiteConnection, mtime: Int64) async throws {
-        switch self {
-        case .read(let aid):
-            let result = try await db.execute(BenchSchema.selectBalance, [.integer(Int64(aid))])
-            guard result.rows.count == 1 else { throw CLIError("account \(aid) not found") }
-        case .transfer(let from, let to, let delta, let teller, let branch):
-            let delta = SQLiteValue.integer(Int64(delta))
-            let options = CallOptions()
-            switch try await db.begin(options: .immediate, callOptions: options) {
-            case .status(let status):
-                throw CLIError("BEGIN found the connection in state \(status)")
-            default:
-                break
-            }
-            do {
-                try await update(db, BenchSchema.debit, [delta, .integer(Int64(from))])
-                try await update(db, BenchSchema.credit, [delta, .integer(Int64(to))])
-                try await update(db, BenchSchema.creditTeller, [delta, .integer(Int64(teller))])
-                try await update(db, BenchSchema.creditBranch, [delta, .integer(Int64(branch))])
-                try await update(
-                    db,
-                    BenchSchema.insertHistory,
-                    [
-                        .integer(Int64(teller)), .integer(Int64(branch)), .integer(Int64(from)), .integer(Int64(to)),
-                        delta, .integer(mtime),
-                    ]
-                )
-                switch try await db.commit(callOptions: options) {
-                case .status(let status):
-                    throw CLIError("COMMIT found the connection in state \(status)")
-                default:
-                    break
-                }
-            } catch {
-                _ = try? await db.rollback(callOptions: options)
-                throw error
-            }
-        }
-    }
-
-    private func update(_ db: SQLiteConnection, _ query: SQLiteQuery, _ params: SQLiteParameters) async throws {
-        let result = try await db.execute(query, params)
-        guard result.rowsChanged == 1 else {
-            throw CLIError("\(query.sql) changed \(result.rowsChanged) rows, expected 1")
-        }
     }
 }

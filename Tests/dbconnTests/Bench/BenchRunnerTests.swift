@@ -33,7 +33,7 @@ struct BenchRunnerTests {
             #expect(result.consistency.isConsistent, "\(result.consistency.failures)")
             #expect(result.consistency.historyRows == result.total.committedWrites)
             switch workload {
-            case .read: #expect(result.total.committedWrites == 0)
+            case .read, .select: #expect(result.total.committedWrites == 0)
             case .write: #expect(result.total.committedWrites == result.total.committed)
             case .mixed:
                 #expect(result.total.committedWrites > 0)

@@ -39,4 +39,20 @@ import Testing
         }
         #expect((7_700...8_300).contains(reads))
     }
+
+    @Test func theSelectWorkloadDrawsPgbenchKeysUniformlyOverEveryAccount() {
+        var rng = Xoshiro256(seed: 5)
+        let scale = BenchScale(scale: 0.001)  // 100 accounts
+        var seen = Set<Int>()
+        for _ in 0..<5_000 {
+            guard case .select(let aid) = BenchTransaction.draw(.select, readPercent: 0, scale: scale, using: &rng)
+            else {
+                Issue.record("the select workload drew something else")
+                return
+            }
+            seen.insert(aid)
+        }
+        #expect(seen == Set(1...100))
+        #expect(!Workload.select.writes && !Workload.read.writes && Workload.write.writes && Workload.mixed.writes)
+    }
 }
