@@ -108,7 +108,7 @@ let benchmarks: @Sendable () -> Void = {
                 try await session.runWindow(
                     tasks: spec.tasks,
                     hold: spec.hold,
-                    warmCycles: max(1_000, 2 * spec.tasks),
+                    warmCycles: max(2_000, 10 * spec.tasks),
                     windowCycles: benchmark.scaledIterations.count,
                     onStart: hooks.start,
                     onStop: hooks.stop
