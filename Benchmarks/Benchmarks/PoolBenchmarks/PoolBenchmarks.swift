@@ -6,7 +6,7 @@
 //
 // Names are `<implementation>.<workload>.tasks-<n>`. Each iteration starts the tasks, lets them loop
 // lease + release on a pool of 10, and measures a window of 1,000 cycles (scaling factor kilo) once the
-// load is steady: the first 1,000 cycles, or two per task, are not measured, nor are task creation and
+// load is steady: the first 2,000 cycles, or ten per task, are not measured, nor are task creation and
 // wind-down. So `throughput` is cycles per second, and `wallClock` and `mallocCountTotal` are per cycle
 // (the `*` rows; `--scale` shows them per 1,000).
 //
