@@ -16,15 +16,16 @@ enum CancelRequest {
         case unixSocket(path: String)
     }
 
-    /// Sends a cancel request and completes when the server has closed the side connection (or after
-    /// `timeout`, or when the side connection fails: a cancel is best effort).
+    /// Sends a cancel request and completes when the server has closed the side connection (`true`:
+    /// the server has read the request and signalled the backend), or after `timeout` or when the side
+    /// connection fails (`false`: a cancel is best effort).
     static func send(
         to target: Target,
         processID: Int32,
         secretKey: Int32,
         on eventLoop: any EventLoop,
         timeout: TimeAmount = .seconds(5)
-    ) -> EventLoopFuture<Void> {
+    ) -> EventLoopFuture<Bool> {
         let bootstrap = ClientBootstrap(group: eventLoop).connectTimeout(timeout)
         let connected: EventLoopFuture<any Channel> =
             switch target {
@@ -38,11 +39,17 @@ enum CancelRequest {
             packet.writeInteger(80_877_102, as: Int32.self)
             packet.writeInteger(processID)
             packet.writeInteger(secretKey)
+            let timedOut = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
             let closeAfterTimeout = channel.eventLoop.scheduleTask(in: timeout) {
+                timedOut.value = true
                 channel.close(promise: nil)
             }
-            channel.writeAndFlush(packet, promise: nil)
-            return channel.closeFuture.always { _ in closeAfterTimeout.cancel() }
-        }.recover { _ in }
+            return channel.writeAndFlush(packet).flatMap {
+                channel.closeFuture
+            }.map {
+                closeAfterTimeout.cancel()
+                return !timedOut.value
+            }
+        }.recover { _ in false }
     }
 }

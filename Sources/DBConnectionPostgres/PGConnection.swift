@@ -262,13 +262,22 @@ public final class PGConnection: DatabaseConnection {
     ///
     /// The cancelled call throws ``PGError`` with SQLSTATE `57014`; the connection stays usable.
     /// When no call runs, nothing is sent (a late cancel could hit the next statement).
-    public func interrupt() async {
-        guard callsInFlight.load(ordering: .acquiring) > 0 else { return }
-        try? await sendCancelRequest().get()
+    ///
+    /// - Returns: ``InterruptOutcome/confirmed`` when the server closed the side connection, that is
+    ///   when it has read the request and signalled the backend (a signal that lands after the
+    ///   statement ended is dropped by the server when it next reads a command, so it cannot reach a
+    ///   later statement), or when no call was running; ``InterruptOutcome/unconfirmed`` when the
+    ///   server sent no cancel key, or the side connection failed or timed out.
+    @discardableResult
+    public func interrupt() async -> InterruptOutcome {
+        guard callsInFlight.load(ordering: .acquiring) > 0 else { return .confirmed }
+        guard backend.backendKey != nil else { return .unconfirmed }
+        let confirmed = (try? await sendCancelRequest().get()) ?? false
+        return confirmed ? .confirmed : .unconfirmed
     }
 
-    private func sendCancelRequest() -> EventLoopFuture<Void> {
-        guard let key = backend.backendKey else { return connection.eventLoop.makeSucceededVoidFuture() }
+    private func sendCancelRequest() -> EventLoopFuture<Bool> {
+        guard let key = backend.backendKey else { return connection.eventLoop.makeSucceededFuture(false) }
         logger.debug("sending a cancel request", metadata: ["db.postgresql.pid": "\(key.processID)"])
         return CancelRequest.send(
             to: cancelTarget,

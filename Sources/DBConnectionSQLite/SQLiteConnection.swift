@@ -153,8 +153,13 @@ public final class SQLiteConnection: DatabaseConnection {
     /// The interrupted call throws ``SQLiteError`` with code ``SQLiteError/Code/interrupt``. If the call
     /// has not reached SQLite yet, it throws as soon as it does. A call that starts after this one
     /// returns is not affected.
-    public func interrupt() async {
+    ///
+    /// - Returns: ``InterruptOutcome/confirmed``: `sqlite3_interrupt` takes effect at once, ends only
+    ///   the running statement, and the next statement clears it.
+    @discardableResult
+    public func interrupt() async -> InterruptOutcome {
         interruptor.interrupt(call: interruptor.currentCall)
+        return .confirmed
     }
 
     // MARK: Transactions

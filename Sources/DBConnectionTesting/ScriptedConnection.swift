@@ -57,7 +57,14 @@ public final class ScriptedConnection: DatabaseConnection {
         _ = try await step { .ping(state: $0) }
     }
 
-    public func interrupt() async {
+    /// Throws ``Script/checkinError`` if set.
+    public func checkin() async throws {
+        if let error = script.checkinError { throw error }
+    }
+
+    /// Counts the interrupt and answers ``Script/interruptOutcome``.
+    @discardableResult
+    public func interrupt() async -> InterruptOutcome {
         script.noteInterrupt()
     }
 
@@ -296,6 +303,8 @@ public final class Script: Sendable {
         var steps: [ScriptStep]
         var record: [ScriptedCall] = []
         var interrupts = 0
+        var interruptOutcome: InterruptOutcome = .unconfirmed
+        var checkinError: (any Error)?
         var watchers: [(Int, CheckedContinuation<Void, Never>)] = []
     }
 
@@ -327,7 +336,26 @@ public final class Script: Sendable {
     /// How many times the pool interrupted a running call.
     public var interrupts: Int { state.withLock { $0.interrupts } }
 
-    func noteInterrupt() { state.withLock { $0.interrupts += 1 } }
+    /// What ``ScriptedConnection/interrupt()`` answers. Default ``InterruptOutcome/unconfirmed``
+    /// (the pool closes a connection whose call overran its deadline).
+    public var interruptOutcome: InterruptOutcome {
+        get { state.withLock { $0.interruptOutcome } }
+        set { state.withLock { $0.interruptOutcome = newValue } }
+    }
+
+    /// What ``ScriptedConnection/checkin()`` throws; `nil` (the default): it passes. Not a script step,
+    /// so that scripts need no step per lease.
+    public var checkinError: (any Error)? {
+        get { state.withLock { $0.checkinError } }
+        set { state.withLock { $0.checkinError = newValue } }
+    }
+
+    func noteInterrupt() -> InterruptOutcome {
+        state.withLock {
+            $0.interrupts += 1
+            return $0.interruptOutcome
+        }
+    }
 
     /// Returns once at least `count` calls were recorded.
     public func waitForRecord(count: Int) async {

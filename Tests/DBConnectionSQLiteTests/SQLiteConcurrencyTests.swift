@@ -15,6 +15,9 @@ struct SQLiteConcurrencyTests {
 
             var configuration = PoolConfiguration<SQLiteConnection>()
             configuration.poolSize = 4
+            // The test counts writes, not load shedding: a loaded CI machine must not make CoDel drop
+            // a writer (8 writers queue for 4 connections, each write an fsync).
+            configuration.queueTarget = .seconds(10)
             let busyErrors = Collected<SQLiteError>()
             try await ConnectionPool<SQLiteConnection>.withPool(options: options, configuration: configuration) {
                 pool in

@@ -70,8 +70,16 @@ public protocol DatabaseConnection: AnyObject, Sendable {
     /// Interrupts the callback that is running right now, if any, because its caller's deadline passed.
     ///
     /// The only callback the pool may call concurrently with another one. SQLite calls
-    /// `sqlite3_interrupt`, PostgreSQL sends a cancel request. Default: nothing.
-    func interrupt() async
+    /// `sqlite3_interrupt`, PostgreSQL sends a cancel request.
+    ///
+    /// Return ``InterruptOutcome/confirmed`` only when the running callback will end soon and leave the
+    /// connection usable, and no part of the interrupt can reach a later callback (PostgreSQL: the
+    /// server has received the cancel request). The pool then waits up to
+    /// ``PoolConfiguration/interruptGracePeriod`` for the callback to return and for ``checkin()`` to
+    /// pass, and keeps the connection. Otherwise it closes the connection. Default: nothing is sent,
+    /// ``InterruptOutcome/unconfirmed``.
+    @discardableResult
+    func interrupt() async -> InterruptOutcome
 
     /// Begins a transaction.
     /// - Returns: ``TransactionReply/ok(_:)`` with a result, or ``TransactionReply/status(_:)`` when the
@@ -121,8 +129,10 @@ extension DatabaseConnection {
     public func checkin() async throws {}
     /// Does nothing.
     public func ping() async throws {}
-    /// Does nothing.
-    public func interrupt() async {}
+    /// Sends nothing: ``InterruptOutcome/unconfirmed``, so the pool closes a connection whose call
+    /// overran its deadline.
+    @discardableResult
+    public func interrupt() async -> InterruptOutcome { .unconfirmed }
 }
 
 /// What the pool tells a driver when it connects.
@@ -151,3 +161,12 @@ public struct EmptyOptions: Sendable, Hashable {
     public init() {}
 }
 
+
+/// What ``DatabaseConnection/interrupt()`` achieved.
+public enum InterruptOutcome: Sendable, Hashable {
+    /// The running callback ends soon and leaves the connection usable (or none was running), and
+    /// nothing of the interrupt can reach a later callback.
+    case confirmed
+    /// The driver cannot tell: the pool closes the connection.
+    case unconfirmed
+}

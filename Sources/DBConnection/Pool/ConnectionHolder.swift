@@ -75,7 +75,10 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
         } catch {
             result = .failure(error)
         }
-        if let closeError = endCall(generation: generation) {
+        switch leaseGuard.endCall(generation: generation) {
+        case .finished:
+            break
+        case .close(let closeError):
             await connection.disconnect(error: closeError.underlying ?? closeError)
             if case .failure(let error) = result, let disconnect = error as? DisconnectError,
                 var connectionError = disconnect.underlying as? ConnectionError
@@ -84,15 +87,47 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
                     " (the connection was closed by the pool, possibly due to a timeout or because the pool has been terminated)"
                 throw DisconnectError(connectionError, retry: disconnect.retry)
             }
+        case .check(let reclaim):
+            // The pool took the lease back at its deadline and interrupted this call: check the
+            // connection for the pool, and tell the caller its deadline passed.
+            await checkReclaimed(reclaim)
+            if case .failure(let error) = result {
+                var deadlineError = reclaim.error
+                deadlineError.underlying = (error as? DisconnectError)?.underlying ?? error
+                throw deadlineError
+            }
         }
         return try result.get()
+    }
+
+    /// Checks a connection the pool took back at a deadline: the driver's `checkin` decides whether it
+    /// is clean; the pool hears the verdict (or, when it closed the connection meanwhile, the connection
+    /// is closed here, as after any call).
+    package func checkReclaimed(_ reclaim: LeaseGuard.Reclaim) async {
+        let clean: Bool
+        do {
+            try await connection.checkin()
+            clean = true
+        } catch {
+            logger.debug(
+                "a connection taken back at its deadline is not clean: \(error)",
+                metadata: ["db.connection": "\(id)"]
+            )
+            clean = false
+        }
+        switch leaseGuard.finishCheck() {
+        case .report:
+            reclaim.report(clean)
+        case .close(let closeError):
+            await connection.disconnect(error: closeError.underlying ?? closeError)
+        case .nothing:
+            break
+        }
     }
 
     func beginCall(generation: UInt64, call: StaticString) throws {
         try leaseGuard.beginCall(generation: generation, call: call)
     }
-
-    func endCall(generation: UInt64) -> ConnectionError? { leaseGuard.endCall(generation: generation) }
 
     /// Whether the lease is still current (not stale, not retired).
     public func isCurrent(generation: UInt64) -> Bool { leaseGuard.isCurrent(generation: generation) }
@@ -113,8 +148,14 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
                 return
             }
             await next()
-            if let closeError = endCall(generation: generation) {
+            switch leaseGuard.endCall(generation: generation) {
+            case .finished:
+                break
+            case .close(let closeError):
                 await connection.disconnect(error: closeError.underlying ?? closeError)
+                return
+            case .check(let reclaim):
+                await checkReclaimed(reclaim)
                 return
             }
         }
@@ -145,8 +186,51 @@ public final class LeaseGuard: Sendable {
         case pooled
         case leased
         case inCall
+        /// The pool took the lease back at its deadline while a call ran: when the call returns, its
+        /// task checks the connection (``ConnectionHolder/checkReclaimed(_:)``).
+        case reclaimedInCall(Reclaim)
+        /// The connection is being checked after a reclaim.
+        case checking(Reclaim)
         case retiredInCall(ConnectionError)
         case retired
+    }
+
+    /// A lease the pool took back at its deadline, hoping to keep the connection.
+    package struct Reclaim: Sendable {
+        /// What the caller gets: its deadline passed.
+        package let error: ConnectionError
+        /// Tells the pool whether the connection is clean.
+        package let report: @Sendable (_ clean: Bool) -> Void
+    }
+
+    /// What ``reclaim(generation:_:)`` found.
+    enum ReclaimOutcome: Sendable, Equatable {
+        /// A call is running: interrupt it; its task checks the connection when it returns.
+        case callRunning
+        /// No call is running: the pool checks the connection itself.
+        case noCall
+        /// The lease is over.
+        case stale
+    }
+
+    /// How a call ended, for the task that ran it.
+    enum EndCall: Sendable {
+        /// Normally.
+        case finished
+        /// The pool retired the connection meanwhile: close it.
+        case close(ConnectionError)
+        /// The pool reclaimed the lease meanwhile: check the connection.
+        case check(Reclaim)
+    }
+
+    /// How a check after a reclaim ended.
+    enum EndCheck: Sendable {
+        /// Report the verdict to the pool (the connection is the pool's again).
+        case report
+        /// The pool retired the connection meanwhile: close it.
+        case close(ConnectionError)
+        /// Nothing to do.
+        case nothing
     }
 
     /// The client's view of a transaction on this lease (db_connection's holder flag).
@@ -201,7 +285,7 @@ public final class LeaseGuard: Sendable {
                 return .released
             case .inCall:
                 return .busy
-            case .pooled, .retired, .retiredInCall:
+            case .pooled, .retired, .retiredInCall, .reclaimedInCall, .checking:
                 return .stale
             }
         }
@@ -210,7 +294,7 @@ public final class LeaseGuard: Sendable {
     func retire(error: ConnectionError) -> RetireOutcome {
         state.withLock {
             switch $0.phase {
-            case .inCall:
+            case .inCall, .reclaimedInCall, .checking:
                 $0.phase = .retiredInCall(error)
                 return .closeAfterCall
             case .retired, .retiredInCall:
@@ -234,23 +318,61 @@ public final class LeaseGuard: Sendable {
                     message: "the connection is already running a call: a held connection serves one call at a time",
                     call: "\(call)"
                 )
-            case .pooled, .retired, .retiredInCall:
+            case .pooled, .retired, .retiredInCall, .reclaimedInCall, .checking:
                 throw ConnectionError.closed(pool: nil, call: "\(call)")
             }
         }
     }
 
-    func endCall(generation: UInt64) -> ConnectionError? {
+    func endCall(generation: UInt64) -> EndCall {
         state.withLock {
             switch $0.phase {
             case .inCall:
                 $0.phase = .leased
-                return nil
+                return .finished
             case .retiredInCall(let error):
                 $0.phase = .retired
-                return error
-            case .pooled, .leased, .retired:
-                return nil
+                return .close(error)
+            case .reclaimedInCall(let reclaim):
+                $0.phase = .checking(reclaim)
+                return .check(reclaim)
+            case .pooled, .leased, .retired, .checking:
+                return .finished
+            }
+        }
+    }
+
+    /// The pool takes the lease back at its deadline (under the pool's lock, with the state machine's
+    /// decision): new calls fail at once; a running call goes on until the driver's interrupt ends it.
+    func reclaim(generation: UInt64, _ reclaim: Reclaim) -> ReclaimOutcome {
+        state.withLock {
+            guard $0.generation == generation else { return .stale }
+            switch $0.phase {
+            case .inCall:
+                $0.phase = .reclaimedInCall(reclaim)
+                return .callRunning
+            case .leased:
+                $0.phase = .checking(reclaim)
+                return .noCall
+            case .pooled, .reclaimedInCall, .checking, .retiredInCall, .retired:
+                return .stale
+            }
+        }
+    }
+
+    /// Ends the check after a reclaim.
+    func finishCheck() -> EndCheck {
+        state.withLock {
+            switch $0.phase {
+            case .checking:
+                $0.phase = .pooled
+                if !$0.cleanups.isEmpty { $0.cleanups = [] }
+                return .report
+            case .retiredInCall(let error):
+                $0.phase = .retired
+                return .close(error)
+            case .pooled, .leased, .inCall, .reclaimedInCall, .retired:
+                return .nothing
             }
         }
     }

@@ -65,7 +65,8 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
             maxLifetime: configuration.maxLifetime,
             maxRestarts: configuration.maxRestarts,
             maxSeconds: configuration.maxSeconds,
-            seed: configuration.randomSeed ?? UInt64.random(in: .min ... .max)
+            seed: configuration.randomSeed ?? UInt64.random(in: .min ... .max),
+            interruptGracePeriod: configuration.interruptGracePeriod
         )
         self.runner = PoolRunner(
             machine: Machine(configuration: machineConfiguration, now: self.clock.now()),
@@ -179,6 +180,12 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
                     case .close(let close, let holder):
                         let holder = holder.map { unsafeDowncast($0, to: ConnectionHolder<Connection>.self) }
                         group.addTask { await self.close(close, holder: holder) }
+                    case .interrupt(let reclaim, let holder):
+                        let holder = unsafeDowncast(holder, to: ConnectionHolder<Connection>.self)
+                        group.addTask { await self.interrupt(reclaim, holder: holder) }
+                    case .checkReclaimed(let reclaim, let holder):
+                        let holder = unsafeDowncast(holder, to: ConnectionHolder<Connection>.self)
+                        group.addTask { await holder.checkReclaimed(reclaim) }
                     case .timer(let timer):
                         group.addTask {
                             do {
@@ -359,6 +366,26 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
         }
     }
 
+    /// Interrupts the call of a lease taken back at its deadline; the call's task checks the
+    /// connection when the call returns.
+    private func interrupt(_ reclaim: Machine.Reclaim, holder: ConnectionHolder<Connection>) async {
+        let outcome = await holder.connection.interrupt()
+        if outcome == .unconfirmed {
+            logger.debug(
+                "the driver could not confirm the interrupt: the connection will be closed",
+                metadata: ["db.pool": "\(name)", "db.connection": "\(holder.id)"]
+            )
+        }
+        runner.modify {
+            $0.reclaimInterrupted(
+                slot: reclaim.slot,
+                generation: reclaim.generation,
+                confirmed: outcome == .confirmed,
+                now: self.clock.now()
+            )
+        }
+    }
+
     private func close(_ close: Machine.Close, holder: ConnectionHolder<Connection>?) async {
         if let holder {
             log(close.error, connection: holder.id)
@@ -366,7 +393,7 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
             case .closeNow:
                 await holder.connection.disconnect(error: close.error.underlying ?? close.error)
             case .closeAfterCall:
-                await holder.connection.interrupt()
+                if close.interrupt { await holder.connection.interrupt() }
             case .alreadyRetired:
                 break
             }

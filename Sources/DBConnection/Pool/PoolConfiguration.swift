@@ -56,6 +56,15 @@ public struct PoolConfiguration<Connection: DatabaseConnection>: Sendable {
     /// 2.10's `max_lifetime`), so they are replaced one by one, not all at once. Checked when a
     /// connection is checked in and at idle ticks. Default `nil`: connections live forever.
     public var maxLifetime: ClosedRange<Duration>?
+    /// How long the pool waits, after a lease overran its deadline, for the connection to prove clean.
+    ///
+    /// When a caller's deadline passes, the pool takes the lease back and calls
+    /// ``DatabaseConnection/interrupt()``. If the driver confirms the interrupt
+    /// (``InterruptOutcome/confirmed``), the running call returns, and the driver's
+    /// ``DatabaseConnection/checkin()`` passes, all within this period, the connection goes back to the
+    /// pool; otherwise it is closed and replaced. `nil` closes it at once, as db_connection does.
+    /// Default 2 s.
+    public var interruptGracePeriod: Duration? = .seconds(2)
     /// Whether connect errors may show credentials and other sensitive data. Default `false`.
     public var showSensitiveDataOnConnectionError: Bool = false
     /// The default number of retries after ``DisconnectError`` with `retry`, for calls that don't say. Default 3.
@@ -99,6 +108,7 @@ public struct PoolConfiguration<Connection: DatabaseConnection>: Sendable {
             )
         }
         try positive(afterConnectTimeout, "afterConnectTimeout")
+        if let interruptGracePeriod { try positive(interruptGracePeriod, "interruptGracePeriod") }
         guard maxRestarts >= 0 else {
             throw ConfigurationError(option: "maxRestarts", message: "must be zero or positive, got \(maxRestarts)")
         }

@@ -32,6 +32,10 @@ final class PoolRunner: Sendable {
         case connect(Machine.SlotID)
         case ping(Machine.SlotID, any AnyObject & Sendable)
         case close(Machine.Close, (any AnyObject & Sendable)?)
+        /// Interrupt the running call of a reclaimed lease and report the driver's outcome.
+        case interrupt(Machine.Reclaim, any AnyObject & Sendable)
+        /// Check a reclaimed connection on which no call was running.
+        case checkReclaimed(LeaseGuard.Reclaim, any AnyObject & Sendable)
         case timer(Machine.Timer)
         case finished(ConnectionError?)
     }
@@ -276,6 +280,7 @@ final class PoolRunner: Sendable {
             if let holder = state.holders[slot] { effects.work.append(.ping(slot, holder)) }
         }
         for close in action.close { effects.work.append(.close(close, state.holders[close.slot])) }
+        for reclaim in action.reclaim { self.reclaim(reclaim, into: &effects, state: &state) }
         for timer in action.timers { effects.work.append(.timer(timer)) }
         if let stopped = action.stopped {
             logger.error("\(stopped.message)", metadata: ["db.pool": "\(name)"])
@@ -286,6 +291,33 @@ final class PoolRunner: Sendable {
         if !action.failures.isEmpty {
             instruments.drops.increment(by: action.failures.count(where: { $0.error.reason == .queueTimeout }))
         }
+    }
+
+    /// Takes a lease back at its deadline, atomically with the machine's decision: the caller's next
+    /// call fails at once, and its check-in is stale.
+    private func reclaim(_ reclaim: Machine.Reclaim, into effects: inout Effects, state: inout State) {
+        let slot = reclaim.slot
+        let generation = reclaim.generation
+        guard let holder = state.holders[slot], let leaseGuard = state.guards[slot] else { return }
+        let report = LeaseGuard.Reclaim(error: reclaim.error) { [clock] clean in
+            self.modify { $0.reclaimChecked(slot: slot, generation: generation, clean: clean, now: clock.now()) }
+        }
+        logger.debug(
+            "\(reclaim.error.message): taking the connection back",
+            metadata: ["db.pool": "\(name)", "db.connection": "db_conn_\(slot + 1)"]
+        )
+        let next: Machine.Action
+        switch leaseGuard.reclaim(generation: generation, report) {
+        case .callRunning:
+            effects.work.append(.interrupt(reclaim, holder))
+            return
+        case .noCall:
+            effects.work.append(.checkReclaimed(report, holder))
+            next = state.machine.reclaimInterrupted(slot: slot, generation: generation, confirmed: true, now: clock.now())
+        case .stale:
+            next = state.machine.reclaimChecked(slot: slot, generation: generation, clean: false, now: clock.now())
+        }
+        if next.hasWork { collect(next, into: &effects, state: &state) }
     }
 
     private func run(_ effects: consuming Effects) {

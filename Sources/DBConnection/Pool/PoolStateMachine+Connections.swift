@@ -15,14 +15,26 @@ extension PoolStateMachine {
             case backingOff
             /// In the idle queue. Can transition to: leased, pinging, closing.
             case idle(since: Instant)
-            /// Lent to a caller. Can transition to: idle or leased (check-in), closing.
+            /// Lent to a caller. Can transition to: idle or leased (check-in), reclaiming (deadline),
+            /// closing.
             case leased(LeaseState)
+            /// Taken back from a caller whose deadline passed: its call is being interrupted and the
+            /// connection checked. Can transition to: idle or leased (clean), closing.
+            case reclaiming(Reclaiming)
             /// The runner is pinging it. Can transition to: idle or leased (ping ok), closing.
             case pinging
             /// The runner is closing it. Can transition to: connecting (reconnect), ended.
             case closing
             /// No connection and none will come (`BackoffType.stop`, or shutdown).
             case ended
+        }
+
+        struct Reclaiming: Sendable, Hashable {
+            var generation: UInt64
+            /// The driver confirmed the interrupt (or no call was running).
+            var confirmed = false
+            /// The call returned and the driver's `checkin` passed.
+            var clean = false
         }
 
         struct LeaseState: Sendable, Hashable {
@@ -42,7 +54,7 @@ extension PoolStateMachine {
 
         var isOpen: Bool {
             switch state {
-            case .idle, .leased, .pinging: true
+            case .idle, .leased, .reclaiming, .pinging: true
             default: false
             }
         }
@@ -113,6 +125,69 @@ extension PoolStateMachine {
         var action = close(slot: slot, error: error)
         action.close[action.close.count - 1].revoking = generation
         return action
+    }
+
+    // MARK: Reclaiming a lease past its deadline
+
+    /// Takes back a lease that overran its deadline, to keep its connection if it proves clean within
+    /// the grace period (the runner revokes the lease and interrupts the call). Still counted busy.
+    mutating func reclaimLeased(slot: SlotID, generation: UInt64, error: ConnectionError, grace: Duration, now: Instant) -> Action {
+        slots[slot].state = .reclaiming(.init(generation: generation))
+        var action = Action()
+        action.reclaim.append(Reclaim(slot: slot, generation: generation, error: error))
+        action.timers.append(armReclaim(slot: slot, at: now + grace))
+        return action
+    }
+
+    /// The runner interrupted the reclaimed lease's call; `confirmed` when the driver confirmed it (or
+    /// when no call was running). Unconfirmed, the connection is closed.
+    mutating func reclaimInterrupted(slot: SlotID, generation: UInt64, confirmed: Bool, now: Instant) -> Action {
+        guard case .reclaiming(var reclaiming) = slots[slot].state, reclaiming.generation == generation else { return .none }
+        guard confirmed else {
+            return endReclaim(slot: slot, closing: .reclaimFailed("the driver could not confirm the interrupt", pool: configuration.name), now: now)
+        }
+        reclaiming.confirmed = true
+        slots[slot].state = .reclaiming(reclaiming)
+        return reclaiming.clean ? endReclaim(slot: slot, closing: nil, now: now) : .none
+    }
+
+    /// The reclaimed lease's call returned and the driver's `checkin` passed (`clean`) or threw.
+    mutating func reclaimChecked(slot: SlotID, generation: UInt64, clean: Bool, now: Instant) -> Action {
+        guard case .reclaiming(var reclaiming) = slots[slot].state, reclaiming.generation == generation else { return .none }
+        guard clean else {
+            return endReclaim(slot: slot, closing: .reclaimFailed("the connection was not clean after its interrupted call", pool: configuration.name), now: now)
+        }
+        reclaiming.clean = true
+        slots[slot].state = .reclaiming(reclaiming)
+        return reclaiming.confirmed ? endReclaim(slot: slot, closing: nil, now: now) : .none
+    }
+
+    /// The grace period ended before the connection proved clean: close it.
+    mutating func reclaimTimedOut(slot: SlotID, now: Instant) -> Action {
+        guard case .reclaiming = slots[slot].state else { return .none }
+        let grace = configuration.interruptGracePeriod ?? .zero
+        return endReclaim(
+            slot: slot,
+            closing: .reclaimFailed("the interrupted call did not end within the grace period of \(grace.milliseconds)ms", pool: configuration.name),
+            now: now
+        )
+    }
+
+    private mutating func endReclaim(slot: SlotID, closing error: ConnectionError?, now: Instant) -> Action {
+        timers.reclaim[slot] = nil
+        endLease(slot: slot)
+        if let error {
+            var action = close(slot: slot, error: error)
+            action.close[action.close.count - 1].interrupt = false
+            return action
+        }
+        if phase != .running {
+            return close(slot: slot, error: .shutdownClose(pool: configuration.name))
+        }
+        if let error = recycleReason(slot: slot, now: now) {
+            return close(slot: slot, error: error)
+        }
+        return join(slot: slot, now: now)
     }
 
     /// Marks the slot closing and asks the runner to close it.
@@ -319,7 +394,7 @@ extension PoolStateMachine {
             case .backingOff, .initial:
                 slots[slot].state = .ended
                 timers.backoff[slot] = nil
-            case .connecting, .leased, .pinging, .closing, .ended:
+            case .connecting, .leased, .reclaiming, .pinging, .closing, .ended:
                 break
             }
         }
@@ -338,6 +413,10 @@ extension PoolStateMachine {
 }
 
 extension ConnectionError {
+    static func reclaimFailed(_ why: String, pool: String) -> ConnectionError {
+        ConnectionError(.deadline, message: "connection closed after its lease overran the deadline: \(why)", poolName: pool)
+    }
+
     static func shutdownClose(pool: String) -> ConnectionError {
         ConnectionError(.poolShutdown, message: "connection closed because the pool is shutting down", severity: .debug, poolName: pool)
     }

@@ -13,6 +13,8 @@ extension PoolStateMachine {
             case backoff(SlotID)
             /// The earliest deadline of a lease or a waiter.
             case deadline
+            /// A reclaimed lease's grace period ended.
+            case reclaim(SlotID)
         }
 
         var kind: Kind
@@ -28,6 +30,7 @@ extension PoolStateMachine {
         /// When the current deadline timer fires, if one is armed.
         var deadlineAt: Instant?
         var backoff: [SlotID: UInt64] = [:]
+        var reclaim: [SlotID: UInt64] = [:]
 
         mutating func makeID() -> UInt64 {
             defer { nextID += 1 }
@@ -51,6 +54,12 @@ extension PoolStateMachine {
         let id = timers.makeID()
         timers.backoff[slot] = id
         return Timer(kind: .backoff(slot), id: id, fireAt: at)
+    }
+
+    mutating func armReclaim(slot: SlotID, at: Instant) -> Timer {
+        let id = timers.makeID()
+        timers.reclaim[slot] = id
+        return Timer(kind: .reclaim(slot), id: id, fireAt: at)
     }
 
     /// Arms the deadline timer if `deadline` comes before the one armed; O(1), the hot path's only timer work.
@@ -82,6 +91,10 @@ extension PoolStateMachine {
             guard timer.id == timers.deadline else { return .none }
             timers.deadlineAt = nil
             return deadlinesDue(now: now)
+        case .reclaim(let slot):
+            guard timers.reclaim[slot] == timer.id else { return .none }
+            timers.reclaim[slot] = nil
+            return reclaimTimedOut(slot: slot, now: now)
         }
     }
 
@@ -96,7 +109,11 @@ extension PoolStateMachine {
                     budget: lease.requestedAt.duration(to: deadline),
                     pool: configuration.name
                 )
-                action.merge(closeLeased(slot: slot, error: error, revoking: lease.generation))
+                if let grace = configuration.interruptGracePeriod {
+                    action.merge(reclaimLeased(slot: slot, generation: lease.generation, error: error, grace: grace, now: now))
+                } else {
+                    action.merge(closeLeased(slot: slot, error: error, revoking: lease.generation))
+                }
             } else {
                 next = min(next ?? deadline, deadline)
             }

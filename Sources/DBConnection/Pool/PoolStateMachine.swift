@@ -29,6 +29,8 @@ struct PoolStateMachine: Sendable {
         var maxRestarts: Int
         var maxSeconds: Duration
         var seed: UInt64
+        /// How long an interrupted lease may take to prove clean; `nil`: close it at once.
+        var interruptGracePeriod: Duration? = nil
     }
 
     /// A connection handed to a caller.
@@ -48,10 +50,26 @@ struct PoolStateMachine: Sendable {
         var error: ConnectionError
         /// The lease to revoke, when the connection is taken from a caller (deadline).
         var revoking: UInt64?
+        /// Whether to interrupt a call still running on it; not when it was interrupted already.
+        var interrupt = true
 
         static func == (a: Close, b: Close) -> Bool {
             a.slot == b.slot && a.error.reason == b.error.reason && a.error.message == b.error.message
-                && a.revoking == b.revoking
+                && a.revoking == b.revoking && a.interrupt == b.interrupt
+        }
+    }
+
+    /// A lease whose deadline passed, to take back without closing its connection if it proves clean:
+    /// the runner revokes the lease, interrupts its call, has the connection checked, and reports with
+    /// ``PoolStateMachine/reclaimInterrupted(slot:generation:confirmed:now:)`` and
+    /// ``PoolStateMachine/reclaimChecked(slot:generation:clean:now:)``.
+    struct Reclaim: Sendable, Equatable {
+        var slot: SlotID
+        var generation: UInt64
+        var error: ConnectionError
+
+        static func == (a: Reclaim, b: Reclaim) -> Bool {
+            a.slot == b.slot && a.generation == b.generation && a.error.reason == b.error.reason
         }
     }
 
@@ -78,13 +96,14 @@ struct PoolStateMachine: Sendable {
             var connect: [SlotID] = []
             var ping: [SlotID] = []
             var close: [Close] = []
+            var reclaim: [Reclaim] = []
             var timers: [Timer] = []
             var stopped: ConnectionError?
             var shutdownComplete = false
 
             static func == (a: Rest, b: Rest) -> Bool {
                 a.failures == b.failures && a.connect == b.connect && a.ping == b.ping && a.close == b.close
-                    && a.timers == b.timers && a.stopped?.reason == b.stopped?.reason
+                    && a.reclaim == b.reclaim && a.timers == b.timers && a.stopped?.reason == b.stopped?.reason
                     && a.shutdownComplete == b.shutdownComplete
             }
         }
@@ -120,6 +139,11 @@ struct PoolStateMachine: Sendable {
         var close: [Close] {
             get { box?.rest.close ?? [] }
             set { rest.close = newValue }
+        }
+        /// Take these leases back at their deadline, interrupt their calls and check the connections.
+        var reclaim: [Reclaim] {
+            get { box?.rest.reclaim ?? [] }
+            set { rest.reclaim = newValue }
         }
         /// Arm these timers.
         var timers: [Timer] {
@@ -164,6 +188,7 @@ struct PoolStateMachine: Sendable {
             mine.connect += theirs.connect
             mine.ping += theirs.ping
             mine.close += theirs.close
+            mine.reclaim += theirs.reclaim
             mine.timers += theirs.timers
             if let s = theirs.stopped { mine.stopped = s }
             mine.shutdownComplete = mine.shutdownComplete || theirs.shutdownComplete

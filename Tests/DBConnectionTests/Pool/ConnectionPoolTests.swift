@@ -142,10 +142,10 @@ func withTestPool(
         }
     }
 
-    @Test func aCallerThatOverrunsItsTimeoutLosesTheConnectionAndItsHandleGoesStale() async throws {
+    @Test func withoutAGracePeriodACallerThatOverrunsItsTimeoutLosesTheConnectionAndItsHandleGoesStale() async throws {
         // Scenarios 40, 235: the pool disconnects the connection; every later use of the handle throws.
         let script = Script([.ok(state: "s0"), .ok(), .ok(state: "s1"), .status(.idle)])
-        try await withTestPool(script) { pool, clock, events in
+        try await withTestPool(script, configure: { $0.interruptGracePeriod = nil }) { pool, clock, events in
             _ = await events.next()
             try await pool.withConnection(options: CallOptions(timeout: .milliseconds(100))) { connection in
                 await clock.waitForSleepers(3)
@@ -200,6 +200,137 @@ func withTestPool(
                 let disconnects = script.record.filter { $0.name == "disconnect" }
                 #expect(disconnects.map(\.stateValue) == ["late"])
             }
+        }
+    }
+
+    // MARK: Deadlines that spare the connection
+
+    @Test func aCallerThatOverrunsWithNoCallRunningLosesTheHandleButThePoolKeepsACleanConnection() async throws {
+        let script = Script([.ok(state: "s0"), .status(.idle)])
+        try await withTestPool(script) { pool, clock, events in
+            #expect(await events.next() == .connected(ConnectionID(poolIndex: 1), tag: nil))
+            try await pool.withConnection(options: CallOptions(timeout: .milliseconds(100))) { connection in
+                await clock.waitForSleepers(3)
+                clock.advance(by: .milliseconds(100))
+                // Taken back at once; checked clean by the pool (no call ran, no interrupt was needed).
+                while connection.isValid { await Task.yield() }
+                let error = await #expect(throws: ConnectionError.self) {
+                    try await connection.withDriverCall { try await $0.status(callOptions: .init()) }
+                }
+                #expect(error?.reason == .closed)
+            }
+            // The next caller gets the same connection: no disconnect, no reconnect.
+            let status = try await pool.withConnection { try await $0.withDriverCall { try await $0.status(callOptions: .init()) } }
+            #expect(status == .idle)
+            #expect(script.record.map(\.name) == ["connect", "status"])
+            #expect(script.interrupts == 0)
+        }
+    }
+
+    @Test func aConfirmedInterruptOfARunningCallGivesTheCallerADeadlineErrorAndKeepsTheConnection() async throws {
+        let gate = Gate()
+        let script = Script([
+            .ok(state: "s0"),
+            .perform { _ in
+                await gate.wait()
+                return ScriptedReply(error: Oops())
+            },
+            .status(.idle),
+        ])
+        script.interruptOutcome = .confirmed
+        try await withTestPool(script) { pool, clock, events in
+            #expect(await events.next() == .connected(ConnectionID(poolIndex: 1), tag: nil))
+            let error = await #expect(throws: ConnectionError.self) {
+                try await pool.withConnection(options: CallOptions(timeout: .milliseconds(100))) { connection in
+                    async let status = connection.withDriverCall { try await $0.status(callOptions: .init()) }
+                    await script.waitForRecord(count: 2)
+                    await clock.waitForSleepers(3)
+                    clock.advance(by: .milliseconds(100))
+                    while script.interrupts == 0 { await Task.yield() }
+                    // The driver ends the call when interrupted.
+                    gate.open()
+                    _ = try await status
+                }
+            }
+            #expect(error?.reason == .deadline)
+            #expect(error?.message == "client timed out because it queued and checked out the connection for longer than 100ms")
+            #expect(error?.underlying is Oops)
+            let status = try await pool.withConnection { try await $0.withDriverCall { try await $0.status(callOptions: .init()) } }
+            #expect(status == .idle)
+            #expect(script.record.map(\.name) == ["connect", "status", "status"])
+            #expect(script.interrupts == 1)
+        }
+    }
+
+    @Test func aCallThatDoesNotEndWithinTheGracePeriodIsClosedOnceItEnds() async throws {
+        let gate = Gate()
+        let script = Script([
+            .ok(state: "s0"),
+            .perform { _ in
+                await gate.wait()
+                return ScriptedReply(state: "late", status: .idle)
+            },
+            // The reconnect and the late disconnect, in either order.
+            .ok(state: "s1"), .ok(state: "s1"),
+        ])
+        script.interruptOutcome = .confirmed
+        try await withTestPool(script, configure: { $0.interruptGracePeriod = .milliseconds(500) }) { pool, clock, events in
+            #expect(await events.next() == .connected(ConnectionID(poolIndex: 1), tag: nil))
+            try await pool.withConnection(options: CallOptions(timeout: .milliseconds(100))) { connection in
+                async let status = connection.withDriverCall { try await $0.status(callOptions: .init()) }
+                await script.waitForRecord(count: 2)
+                await clock.waitForSleepers(3)
+                clock.advance(by: .milliseconds(100))
+                // poll, idle and the grace timer.
+                await clock.waitForSleepers(3)
+                clock.advance(by: .milliseconds(500))
+                #expect(await events.next() == .disconnected(connection.id, tag: nil))
+                // Interrupted once (not again at the close), and not disconnected while the call runs.
+                while script.interrupts == 0 { await Task.yield() }
+                #expect(script.interrupts == 1)
+                #expect(!script.record.contains { $0.name == "disconnect" })
+                gate.open()
+                // A late success is still returned; then the call's task closes the connection.
+                let late = try await status
+                #expect(late == .idle)
+                #expect(script.record.filter { $0.name == "disconnect" }.map(\.stateValue) == ["late"])
+            }
+            #expect(await events.next() == .connected(ConnectionID(poolIndex: 1), tag: nil))
+        }
+    }
+
+    @Test func aReclaimedConnectionWhoseCheckinFailsIsClosed() async throws {
+        let gate = Gate()
+        let script = Script([
+            .ok(state: "s0"),
+            .perform { _ in
+                await gate.wait()
+                return ScriptedReply(error: Oops())
+            },
+            .ok(),  // disconnect
+            .ok(state: "s1"),
+        ])
+        script.interruptOutcome = .confirmed
+        script.checkinError = DisconnectError(Oops())
+        try await withTestPool(script) { pool, clock, events in
+            #expect(await events.next() == .connected(ConnectionID(poolIndex: 1), tag: nil))
+            await #expect(throws: ConnectionError.self) {
+                try await pool.withConnection(options: CallOptions(timeout: .milliseconds(100))) { connection in
+                    async let status = connection.withDriverCall { try await $0.status(callOptions: .init()) }
+                    await script.waitForRecord(count: 2)
+                    await clock.waitForSleepers(3)
+                    clock.advance(by: .milliseconds(100))
+                    while script.interrupts == 0 { await Task.yield() }
+                    gate.open()
+                    _ = try await status
+                }
+            }
+            #expect(await events.next() == .disconnected(ConnectionID(poolIndex: 1), tag: nil))
+            script.checkinError = nil
+            #expect(await events.next() == .connected(ConnectionID(poolIndex: 1), tag: nil))
+            let disconnect = try #require(script.record.first { $0.name == "disconnect" })
+            guard case .disconnect(let message, _) = disconnect else { return }
+            #expect(message.contains("the connection was not clean after its interrupted call"))
         }
     }
 

@@ -14,7 +14,8 @@ extension PoolStateMachine.Configuration {
         backoffMax: Duration = .seconds(30),
         maxLifetime: ClosedRange<Duration>? = nil,
         maxRestarts: Int = 3,
-        maxSeconds: Duration = .seconds(5)
+        maxSeconds: Duration = .seconds(5),
+        interruptGracePeriod: Duration? = nil
     ) -> Self {
         .init(
             name: "test",
@@ -29,7 +30,8 @@ extension PoolStateMachine.Configuration {
             maxLifetime: maxLifetime,
             maxRestarts: maxRestarts,
             maxSeconds: maxSeconds,
-            seed: 42
+            seed: 42,
+            interruptGracePeriod: interruptGracePeriod
         )
     }
 }
@@ -47,6 +49,11 @@ func connectedMachine(_ configuration: Machine.Configuration, at t0: PoolInstant
 extension PoolStateMachine.CheckoutResult {
     var grant: PoolStateMachine.Grant? {
         if case .leased(let grant, _) = self { return grant }
+        return nil
+    }
+
+    var action: PoolStateMachine.Action? {
+        if case .leased(_, let action) = self { return action }
         return nil
     }
     var error: ConnectionError? {
