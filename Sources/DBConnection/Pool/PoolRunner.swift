@@ -18,7 +18,10 @@ struct CoreLease: Sendable {
 /// which ``ConnectionPool/run()`` reads (it knows the driver's type).
 final class PoolRunner: Sendable {
     typealias Machine = PoolStateMachine
-    typealias Continuation = CheckedContinuation<CoreLease, any Error>
+    /// Unchecked, to save the checked variant's allocation per wait: every continuation is resumed
+    /// exactly once, by whoever removes it from `waiters` under the lock (a lease, a failure, or the
+    /// cancellation handler), or at once when it was never stored.
+    typealias Continuation = UnsafeContinuation<CoreLease, any Error>
 
     struct State: ~Copyable {
         var machine: Machine
@@ -103,7 +106,7 @@ final class PoolRunner: Sendable {
     ) async throws -> CoreLease {
         let request = state.withLock { $0.machine.makeRequestID() }
         let lease = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: Continuation) in
+            try await withUnsafeThrowingContinuation { (continuation: Continuation) in
                 var effects = Effects()
                 let immediate: Result<CoreLease, any Error>? = state.withLock { state in
                     if Task.isCancelled { return .failure(CancellationError()) }
