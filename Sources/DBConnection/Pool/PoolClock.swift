@@ -2,8 +2,9 @@
 /// `ContinuousClock` instants at the edges (call options, leases, the injected clock).
 ///
 /// Stored as closures so that `ConnectionPool` is not generic over its clock, and reading the time on
-/// the hot path is one indirect call with no allocation.
-struct PoolClock: Sendable {
+/// the hot path is one indirect call with no allocation. A class, so that the hot path shares one
+/// instance instead of copying (and retaining) two closures at every use.
+final class PoolClock: Sendable {
     /// The instant the pool's offsets count from.
     let origin: ContinuousClock.Instant
     /// Whether the clock is `ContinuousClock`, read directly on the hot path (no closure call).
