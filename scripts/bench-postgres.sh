@@ -14,7 +14,8 @@
 #   pgbench             pgbench -S -M prepared -c C -j min(C,2) -T S -n, one connection per client;
 #                       TPS from its summary, p50/p99 from its per-transaction log (-l), every transaction
 #   dbconnection        dbconn bench URL --workload select --concurrency C --pool-size C --duration S
-#                       (C tasks, a pool of C connections; latency includes the pool checkout)
+#                       (C tasks, a pool of C connections; latency includes the pool checkout);
+#                       with --executors, one column per executor: dbconnection-nio, dbconnection-default
 #   postgresnio-client  Benchmarks' pgclient-load --url URL --clients C --duration S (PostgresClient);
 #                       left out, with a note, while Benchmarks/ has no such product
 #
@@ -38,6 +39,8 @@
 #   --scratch-path DIR   SwiftPM build folder for dbconn (Benchmarks/ builds in DIR-benchmarks)
 #   --no-build           use the release binaries already built
 #   --pgclient-load PATH a pgclient-load binary built elsewhere (not built by this script)
+#   --executors "E ..."  run dbconn once per executor (dbconn bench --executor E: nio, default, auto),
+#                        interleaved, each its own column (default: one run with dbconn's own default)
 set -euo pipefail
 SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -65,6 +68,7 @@ URL=""
 SCRATCH=""
 NO_BUILD=0
 PGCLIENT_GIVEN=""
+EXECUTORS=""
 explicit_clients="" explicit_rounds="" explicit_duration=""
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see --help)"; }
@@ -83,6 +87,7 @@ while [[ $# -gt 0 ]]; do
     --scratch-path) need_value "$@"; SCRATCH="$(absolute "$2")"; shift 2 ;;
     --no-build) NO_BUILD=1; shift ;;
     --pgclient-load) need_value "$@"; PGCLIENT_GIVEN="$(absolute "$2")"; shift 2 ;;
+    --executors) need_value "$@"; EXECUTORS="$2"; shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
@@ -98,6 +103,9 @@ DURATION="${explicit_duration:-$DURATION}"
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a whole number of at least 1, got \"$ROUNDS\""
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a whole number of seconds (pgbench -T), got \"$DURATION\""
 [[ -n "${CLIENTS// /}" ]] || die "--clients needs at least one client count"
+for executor in $EXECUTORS; do
+    [[ "$executor" =~ ^(nio|default|auto)$ ]] || die "--executors: nio, default or auto, got \"$executor\""
+done
 for c in $CLIENTS; do
     [[ "$c" =~ ^[1-9][0-9]*$ && "$c" -le 150 ]] || die "--clients: \"$c\" is not a client count from 1 to 150"
 done
@@ -108,6 +116,7 @@ done
 ARGS=(--scale "$SCALE" --clients "$CLIENTS" --rounds "$ROUNDS" --duration "$DURATION")
 [[ -n "$JSON_OUT" ]] && ARGS+=(--json "$JSON_OUT")
 [[ -n "$SVG_OUT" ]] && ARGS+=(--svg "$SVG_OUT")
+[[ -n "$EXECUTORS" ]] && ARGS+=(--executors "$EXECUTORS")
 cd "$ROOT"
 
 # MARK: Tools
@@ -233,10 +242,10 @@ def pgbench(out_path, log_prefix, clients, round_):
         raise SystemExit("pgbench printed no tps line")
     return record("pgbench", clients, round_, tps, percentile(latencies, 50), percentile(latencies, 99))
 
-def dbconn(report_path, clients, round_):
+def dbconn(report_path, name, clients, round_):
     report = json.load(open(report_path))
     note = "" if report["failed"] == 0 else f'{report["failed"]} failed transactions'
-    return record("dbconnection", clients, round_, report["tps"],
+    return record(name, clients, round_, report["tps"],
                   report["latency"]["p50"], report["latency"]["p99"], note)
 
 def pgclient(out_path, clients, round_):
@@ -249,7 +258,8 @@ def pgclient(out_path, clients, round_):
 def fmt_us(value):
     return f"{value:,.0f} µs" if value < 10_000 else f"{value / 1000:,.1f} ms"
 
-NAMES = ["pgbench", "dbconnection", "postgresnio-client"]
+NAMES = ["pgbench", "dbconnection", "dbconnection-nio", "dbconnection-default", "dbconnection-auto",
+         "postgresnio-client"]
 
 def medians(records):
     groups = {}
@@ -285,7 +295,7 @@ def report(records_path, json_out, svg_out, title):
     rows = [["clients", "implementation", "tps", "p50", "p99", "rounds", "dbconn/pgbench", "dbconn/PostgresClient"]]
     for m in ms:
         ratios = ["", ""]
-        if m["implementation"] == "dbconnection":
+        if m["implementation"].startswith("dbconnection"):
             for i, peer in enumerate(["pgbench", "postgresnio-client"]):
                 other = by.get((peer, m["clients"]))
                 if other and other["tps"] > 0:
@@ -335,7 +345,8 @@ def svg(ms, title):
         return left + clients.index(c) / (len(clients) - 1) * plot_w
     def y(v):
         return top + plot_h - v / y_max * plot_h
-    colors = {"pgbench": "#7f7f7f", "dbconnection": "#1f77b4", "postgresnio-client": "#ff7f0e"}
+    colors = {"pgbench": "#7f7f7f", "dbconnection": "#1f77b4", "dbconnection-nio": "#1f77b4",
+              "dbconnection-default": "#2ca02c", "dbconnection-auto": "#9467bd", "postgresnio-client": "#ff7f0e"}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
            f'<rect width="{width}" height="{height}" fill="white"/>',
@@ -382,7 +393,7 @@ if __name__ == "__main__":
     elif command == "show":
         r = json.loads(args[0])
         note = f'   ({r["note"]})' if r["note"] else ""
-        print(f'  {r["implementation"]:<19} {r["tps"]:>10,.0f} tps   p50 {fmt_us(r["p50_us"]):>9}   '
+        print(f'  {r["implementation"]:<20} {r["tps"]:>10,.0f} tps   p50 {fmt_us(r["p50_us"]):>9}   '
               f'p99 {fmt_us(r["p99_us"]):>9}{note}')
     else:
         kind, clients, round_ = command, int(args[-2]), int(args[-1])
@@ -400,7 +411,12 @@ log "pgbench -i -s $SCALE on $SHOWN_URL"
 }
 SERVER_VERSION="$("$DBCONN" sql "$URL" "SHOW server_version" | sed -n 3p | awk '{print $1}')" || SERVER_VERSION="?"
 
-implementations="pgbench dbconnection"
+implementations="pgbench"
+if [[ -n "$EXECUTORS" ]]; then
+    for executor in $EXECUTORS; do implementations+=" dbconnection-$executor"; done
+else
+    implementations+=" dbconnection"
+fi
 [[ -n "$PGCLIENT" ]] && implementations+=" postgresnio-client"
 
 # MARK: The runs
@@ -426,10 +442,13 @@ for clients in $CLIENTS; do
                     die "pgbench failed (its output above)"
                 fi
                 ;;
-            dbconnection)
+            dbconnection*)
+                executor_option=()
+                [[ "$implementation" == dbconnection-* ]] && executor_option=(--executor "${implementation#dbconnection-}")
                 if "$DBCONN" bench "$URL" --workload select --concurrency "$clients" --pool-size "$clients" \
-                    --duration "$DURATION" --quiet --json "$run/report.json" >"$run/out" 2>"$run/err"; then
-                    line="$(helper dbconn "$run/report.json" "$clients" "$round")"
+                    --duration "$DURATION" --quiet --json "$run/report.json" ${executor_option[@]+"${executor_option[@]}"} \
+                    >"$run/out" 2>"$run/err"; then
+                    line="$(helper dbconn "$run/report.json" "$implementation" "$clients" "$round")"
                 else
                     cat "$run/out" "$run/err" >&2
                     die "dbconn bench failed (its output above)"

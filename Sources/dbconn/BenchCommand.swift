@@ -27,6 +27,11 @@ struct Bench: AsyncParsableCommand {
             Ctrl-C stops early and still prints the summary. Exit status: 0, or 1 when the check \
             fails, 130 after Ctrl-C.
 
+            On PostgreSQL, --executor auto (the default) runs Swift Concurrency's global executor on \
+            NIO's event loops, which own the connections' sockets, so a statement's reply resumes its \
+            task on the thread that read it; --executor default keeps Swift's cooperative pool (one \
+            thread hop there and back per statement).
+
             Examples:
               dbconn bench
               dbconn bench sqlite:bench.db --workload write --concurrency 16
@@ -87,6 +92,11 @@ struct Bench: AsyncParsableCommand {
         help: "Seeds the random choices (keys, amounts, reads or writes). Default: random, shown in the report."
     )
     var seed: UInt64?
+
+    /// Read by ``DBConnMain`` from the raw arguments before the first task starts (``ExecutorChoice/choice(arguments:)``);
+    /// parsed here for `--help` and to reject a bad value.
+    @Option(help: ExecutorChoice.help)
+    var executor: ExecutorChoice = .auto
 
     @Flag(name: .shortAndLong, help: "Show no progress while running (the summary is still printed).")
     var quiet = false

@@ -13,8 +13,7 @@ import Darwin
 ///
 /// Two subcommands: ``Bench`` runs a pgbench-like workload through a ``ConnectionPool`` and reports
 /// throughput, latency percentiles, queue waits, errors and a consistency check; ``SQL`` runs one
-/// statement and prints its rows.
-@main
+/// statement and prints its rows. The process starts in ``DBConnMain``.
 struct DBConn: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dbconn",
@@ -23,21 +22,9 @@ struct DBConn: AsyncParsableCommand {
         defaultSubcommand: nil
     )
 
-    /// Parses the arguments and runs the subcommand. Unlike ArgumentParser's own `main()`, a bad input
-    /// prints exactly one line on stderr (`dbconn: error: …`), never the usage screen: `--help` is
-    /// there for that.
-    static func main() async {
-        let code = await main(arguments: Array(CommandLine.arguments.dropFirst()))
-        #if canImport(Glibc)
-        Glibc.exit(code)
-        #elseif canImport(Musl)
-        Musl.exit(code)
-        #else
-        Darwin.exit(code)
-        #endif
-    }
-
-    /// The whole program, minus the process exit: returns the exit code.
+    /// The whole program, minus the process exit: returns the exit code. Unlike ArgumentParser's own
+    /// `main()`, a bad input prints exactly one line on stderr (`dbconn: error: …`), never the usage
+    /// screen: `--help` is there for that.
     static func main(arguments: [String]) async -> Int32 {
         do {
             var command = try parseAsRoot(arguments)
@@ -75,6 +62,27 @@ struct DBConn: AsyncParsableCommand {
             .joined(separator: " ")
         var standardError = StandardError()
         print("dbconn: error: \(oneLine)", to: &standardError)
+    }
+}
+
+/// The process's entry point: a synchronous `main` that picks the global executor (``ExecutorChoice``)
+/// before the first task exists, then runs ``DBConn`` in a task and exits with its status.
+@main
+enum DBConnMain {
+    static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        ExecutorChoice.install(ExecutorChoice.choice(arguments: arguments))
+        Task {
+            let code = await DBConn.main(arguments: arguments)
+            #if canImport(Glibc)
+            Glibc.exit(code)
+            #elseif canImport(Musl)
+            Musl.exit(code)
+            #else
+            Darwin.exit(code)
+            #endif
+        }
+        dispatchMain()
     }
 }
 

@@ -44,6 +44,25 @@ struct DBConnTests {
         }
     }
 
+    @Test(arguments: ["nio", "default"])
+    func benchRunsOnEitherExecutor(executor: String) async throws {
+        try await withTemporaryDirectory { directory in
+            let output = try await runDBConn([
+                "bench", "sqlite:\(directory)/bench.sqlite", "--workload", "mixed", "--transactions", "100",
+                "--scale", "0.01", "--pool-size", "2", "--concurrency", "4", "--quiet", "--executor", executor,
+            ])
+            #expect(output.status == 0, "stderr: \(output.standardError)")
+            #expect(output.standardOutput.contains("consistency    ok"))
+        }
+    }
+
+    @Test func benchRejectsAnUnknownExecutor() async throws {
+        let output = try await runDBConn(["bench", "--executor", "fast"])
+        #expect(output.status != 0)
+        #expect(output.standardError.hasPrefix("dbconn: error:"))
+        #expect(output.standardError.contains("executor"))
+    }
+
     @Test func sqlPrintsRowsAsAnAlignedTable() async throws {
         try await withTemporaryDirectory { directory in
             let url = "sqlite:\(directory)/t.sqlite"
