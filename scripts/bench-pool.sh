@@ -207,7 +207,7 @@ if svg_out:
     import math
     colors = {"dbconnection": "#1f77b4", "postgres-nio": "#d62728", "async-kit": "#2ca02c"}
     dashes = {"lease-release": "", "lease-yield": "6,4"}
-    width, height = 720, 440
+    width, height = 780, 440
     left, right, top, bottom = 90, 200, 40, 60
     points = [(s["tasks"], s["cycles_per_s"]) for s in summary]
     xs = sorted({t for t, _ in points})
