@@ -37,12 +37,6 @@ extension PoolStateMachine {
         return .queued(action)
     }
 
-    /// A fresh request id for a caller about to queue.
-    mutating func makeRequestID() -> RequestID {
-        defer { nextRequestID += 1 }
-        return nextRequestID
-    }
-
     /// A waiting caller gave up (its task was cancelled). O(1): the queue entry is skipped later.
     /// - Returns: whether the caller was still waiting (if not, a lease or failure is already on its way).
     mutating func cancelCheckout(_ request: RequestID) -> Bool {

@@ -225,7 +225,6 @@ struct PoolStateMachine: Sendable {
     var restarts: Deque<Instant> = []
     var random: SplitMix64
     var phase: Phase = .running
-    var nextRequestID: RequestID = 1
 
     enum Phase: Sendable, Equatable {
         case running

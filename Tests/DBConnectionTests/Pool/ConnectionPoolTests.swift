@@ -9,6 +9,23 @@ struct Oops: Error, Equatable, CustomStringConvertible {
     var description: String { "oops" }
 }
 
+/// A script step that blocks until `gate` opens, then replies `reply`: a call still running when its
+/// caller's deadline passes.
+func untilOpen(_ gate: Gate, then reply: ScriptedReply) -> ScriptStep {
+    .perform { _ in
+        await gate.wait()
+        return reply
+    }
+}
+
+/// Waits until the call started as the script's second step is running and the pool's timers (poll,
+/// idle, deadline) sleep, then moves time past a 100 ms deadline.
+func passDeadlineOfRunningCall(_ script: Script, _ clock: ManualClock) async {
+    await script.waitForRecord(count: 2)
+    await clock.waitForSleepers(3)
+    clock.advance(by: .milliseconds(100))
+}
+
 /// Runs `body` against a pool on a manual clock; the pool shuts down afterwards.
 func withTestPool(
     _ script: Script,
@@ -176,19 +193,14 @@ func withTestPool(
         let gate = Gate()
         let script = Script([
             .ok(state: "s0"),
-            .perform { _ in
-                await gate.wait()
-                return ScriptedReply(state: "late", status: .idle)
-            },
+            untilOpen(gate, then: ScriptedReply(state: "late", status: .idle)),
             .ok(), .ok(state: "s1"),
         ])
         try await withTestPool(script) { pool, clock, events in
             _ = await events.next()
             try await pool.withConnection(options: CallOptions(timeout: .milliseconds(100))) { connection in
                 async let status = connection.withDriverCall { try await $0.status(callOptions: .init()) }
-                await script.waitForRecord(count: 2)
-                await clock.waitForSleepers(3)
-                clock.advance(by: .milliseconds(100))
+                await passDeadlineOfRunningCall(script, clock)
                 #expect(await events.next() == .disconnected(connection.id, tag: nil))
                 // Interrupted, but not yet disconnected: the call is still running (the slot already
                 // reconnects with a new connection meanwhile).
@@ -231,10 +243,7 @@ func withTestPool(
         let gate = Gate()
         let script = Script([
             .ok(state: "s0"),
-            .perform { _ in
-                await gate.wait()
-                return ScriptedReply(error: Oops())
-            },
+            untilOpen(gate, then: ScriptedReply(error: Oops())),
             .status(.idle),
         ])
         script.interruptOutcome = .confirmed
@@ -243,9 +252,7 @@ func withTestPool(
             let error = await #expect(throws: ConnectionError.self) {
                 try await pool.withConnection(options: CallOptions(timeout: .milliseconds(100))) { connection in
                     async let status = connection.withDriverCall { try await $0.status(callOptions: .init()) }
-                    await script.waitForRecord(count: 2)
-                    await clock.waitForSleepers(3)
-                    clock.advance(by: .milliseconds(100))
+                    await passDeadlineOfRunningCall(script, clock)
                     while script.interrupts == 0 { await Task.yield() }
                     // The driver ends the call when interrupted.
                     gate.open()
@@ -266,10 +273,7 @@ func withTestPool(
         let gate = Gate()
         let script = Script([
             .ok(state: "s0"),
-            .perform { _ in
-                await gate.wait()
-                return ScriptedReply(state: "late", status: .idle)
-            },
+            untilOpen(gate, then: ScriptedReply(state: "late", status: .idle)),
             // The reconnect and the late disconnect, in either order.
             .ok(state: "s1"), .ok(state: "s1"),
         ])
@@ -278,9 +282,7 @@ func withTestPool(
             #expect(await events.next() == .connected(ConnectionID(poolIndex: 1), tag: nil))
             try await pool.withConnection(options: CallOptions(timeout: .milliseconds(100))) { connection in
                 async let status = connection.withDriverCall { try await $0.status(callOptions: .init()) }
-                await script.waitForRecord(count: 2)
-                await clock.waitForSleepers(3)
-                clock.advance(by: .milliseconds(100))
+                await passDeadlineOfRunningCall(script, clock)
                 // poll, idle and the grace timer.
                 await clock.waitForSleepers(3)
                 clock.advance(by: .milliseconds(500))
@@ -303,10 +305,7 @@ func withTestPool(
         let gate = Gate()
         let script = Script([
             .ok(state: "s0"),
-            .perform { _ in
-                await gate.wait()
-                return ScriptedReply(error: Oops())
-            },
+            untilOpen(gate, then: ScriptedReply(error: Oops())),
             .ok(),  // disconnect
             .ok(state: "s1"),
         ])
@@ -317,9 +316,7 @@ func withTestPool(
             await #expect(throws: ConnectionError.self) {
                 try await pool.withConnection(options: CallOptions(timeout: .milliseconds(100))) { connection in
                     async let status = connection.withDriverCall { try await $0.status(callOptions: .init()) }
-                    await script.waitForRecord(count: 2)
-                    await clock.waitForSleepers(3)
-                    clock.advance(by: .milliseconds(100))
+                    await passDeadlineOfRunningCall(script, clock)
                     while script.interrupts == 0 { await Task.yield() }
                     gate.open()
                     _ = try await status
@@ -329,7 +326,10 @@ func withTestPool(
             script.checkinError = nil
             #expect(await events.next() == .connected(ConnectionID(poolIndex: 1), tag: nil))
             let disconnect = try #require(script.record.first { $0.name == "disconnect" })
-            guard case .disconnect(let message, _) = disconnect else { return }
+            guard case .disconnect(let message, _) = disconnect else {
+                Issue.record("expected a disconnect, got \(disconnect)")
+                return
+            }
             #expect(message.contains("the connection was not clean after its interrupted call"))
         }
     }
@@ -338,19 +338,14 @@ func withTestPool(
         let gate = Gate()
         let script = Script([
             .ok(),
-            .perform { _ in
-                await gate.wait()
-                return ScriptedReply(error: DisconnectError(ConnectionError(.error, message: "oops")))
-            },
+            untilOpen(gate, then: ScriptedReply(error: DisconnectError(ConnectionError(.error, message: "oops")))),
             .ok(), .ok(),
         ])
         try await withTestPool(script) { pool, clock, events in
             _ = await events.next()
             try await pool.withConnection(options: CallOptions(timeout: .milliseconds(100))) { connection in
                 async let status = connection.withDriverCall { try await $0.status(callOptions: .init()) }
-                await script.waitForRecord(count: 2)
-                await clock.waitForSleepers(3)
-                clock.advance(by: .milliseconds(100))
+                await passDeadlineOfRunningCall(script, clock)
                 _ = await events.next()
                 gate.open()
                 do {

@@ -55,7 +55,7 @@ import Testing
 
     @Test func aReclaimedConnectionGoesStraightToAWaiter() throws {
         var (machine, grant, _) = try overrun()
-        let request = machine.makeRequestID()
+        let request: Machine.RequestID = 1
         guard case .queued = machine.checkout(request: request, now: t0 + .ms(105), deadline: nil, queue: true) else {
             Issue.record("expected to queue")
             return
