@@ -41,6 +41,9 @@
 #   --pgclient-load PATH a pgclient-load binary built elsewhere (not built by this script)
 #   --executors "E ..."  run dbconn once per executor (dbconn bench --executor E: nio, default, auto),
 #                        interleaved, each its own column (default: one run with dbconn's own default)
+#   --compare-direct     also run dbconn with direct_execute=off (the prepared statement executed through
+#                        PostgresNIO's request path instead of the driver's own exchange), as the
+#                        column dbconnection-pgnio-path
 set -euo pipefail
 SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -69,6 +72,7 @@ SCRATCH=""
 NO_BUILD=0
 PGCLIENT_GIVEN=""
 EXECUTORS=""
+COMPARE_DIRECT=0
 explicit_clients="" explicit_rounds="" explicit_duration=""
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see --help)"; }
@@ -88,6 +92,7 @@ while [[ $# -gt 0 ]]; do
     --no-build) NO_BUILD=1; shift ;;
     --pgclient-load) need_value "$@"; PGCLIENT_GIVEN="$(absolute "$2")"; shift 2 ;;
     --executors) need_value "$@"; EXECUTORS="$2"; shift 2 ;;
+    --compare-direct) COMPARE_DIRECT=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
@@ -117,6 +122,7 @@ ARGS=(--scale "$SCALE" --clients "$CLIENTS" --rounds "$ROUNDS" --duration "$DURA
 [[ -n "$JSON_OUT" ]] && ARGS+=(--json "$JSON_OUT")
 [[ -n "$SVG_OUT" ]] && ARGS+=(--svg "$SVG_OUT")
 [[ -n "$EXECUTORS" ]] && ARGS+=(--executors "$EXECUTORS")
+[[ "$COMPARE_DIRECT" == 1 ]] && ARGS+=(--compare-direct)
 cd "$ROOT"
 
 # MARK: Tools
@@ -259,7 +265,7 @@ def fmt_us(value):
     return f"{value:,.0f} µs" if value < 10_000 else f"{value / 1000:,.1f} ms"
 
 NAMES = ["pgbench", "dbconnection", "dbconnection-nio", "dbconnection-default", "dbconnection-auto",
-         "postgresnio-client"]
+         "dbconnection-pgnio-path", "postgresnio-client"]
 
 def medians(records):
     groups = {}
@@ -346,7 +352,8 @@ def svg(ms, title):
     def y(v):
         return top + plot_h - v / y_max * plot_h
     colors = {"pgbench": "#7f7f7f", "dbconnection": "#1f77b4", "dbconnection-nio": "#1f77b4",
-              "dbconnection-default": "#2ca02c", "dbconnection-auto": "#9467bd", "postgresnio-client": "#ff7f0e"}
+              "dbconnection-default": "#2ca02c", "dbconnection-auto": "#9467bd",
+              "dbconnection-pgnio-path": "#17becf", "postgresnio-client": "#ff7f0e"}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
            f'<rect width="{width}" height="{height}" fill="white"/>',
@@ -417,6 +424,7 @@ if [[ -n "$EXECUTORS" ]]; then
 else
     implementations+=" dbconnection"
 fi
+[[ "$COMPARE_DIRECT" == 1 ]] && implementations+=" dbconnection-pgnio-path"
 [[ -n "$PGCLIENT" ]] && implementations+=" postgresnio-client"
 
 # MARK: The runs
@@ -444,8 +452,12 @@ for clients in $CLIENTS; do
                 ;;
             dbconnection*)
                 executor_option=()
-                [[ "$implementation" == dbconnection-* ]] && executor_option=(--executor "${implementation#dbconnection-}")
-                if "$DBCONN" bench "$URL" --workload select --concurrency "$clients" --pool-size "$clients" \
+                run_url="$URL"
+                case "$implementation" in
+                dbconnection-pgnio-path) run_url="$URL&direct_execute=off" ;;
+                dbconnection-*) executor_option=(--executor "${implementation#dbconnection-}") ;;
+                esac
+                if "$DBCONN" bench "$run_url" --workload select --concurrency "$clients" --pool-size "$clients" \
                     --duration "$DURATION" --quiet --json "$run/report.json" ${executor_option[@]+"${executor_option[@]}"} \
                     >"$run/out" 2>"$run/err"; then
                     line="$(helper dbconn "$run/report.json" "$implementation" "$clients" "$round")"

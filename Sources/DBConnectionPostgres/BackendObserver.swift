@@ -35,6 +35,13 @@ final class BackendState: Sendable {
         var unobservable: String?
         /// The last RowDescription's column names (`[]` after NoData) since the last Parse or Bind.
         var columns: [String]?
+        /// The last RowDescription's type OIDs, one per column of ``columns``.
+        var columnTypes: [UInt32]?
+        /// The statement name of the last Parse sent.
+        var parsedName: String?
+        /// The observer that reads the plain protocol bytes (behind TLS when there is TLS), for
+        /// statements the driver runs itself; `nil` once the connection closed or is unobservable.
+        var directObserver: NIOLoopBound<BackendObserver>?
         /// The last CommandComplete's tag since the last Parse or Bind.
         var commandTag: String?
         /// The last ParameterDescription's type OIDs since the last Parse.
@@ -54,8 +61,26 @@ final class BackendState: Sendable {
     func sentParseOrBind(parse: Bool) {
         state.withLock {
             $0.columns = nil
+            $0.columnTypes = nil
             $0.commandTag = nil
-            if parse { $0.parameterTypes = nil }
+            if parse {
+                $0.parameterTypes = nil
+                $0.parsedName = nil
+            }
+        }
+    }
+
+    func sentParse(name: String) {
+        state.withLock { $0.parsedName = name }
+    }
+
+    func attach(_ observer: NIOLoopBound<BackendObserver>) {
+        state.withLock { $0.directObserver = observer }
+    }
+
+    func detach(_ observer: BackendObserver) {
+        state.withLock {
+            if $0.directObserver?.value === observer { $0.directObserver = nil }
         }
     }
 
@@ -82,8 +107,11 @@ final class BackendState: Sendable {
         }
     }
 
-    func received(columns: [String]) {
-        state.withLock { $0.columns = columns }
+    func received(columns: [String], types: [UInt32]) {
+        state.withLock {
+            $0.columns = columns
+            $0.columnTypes = types
+        }
     }
 
     func received(commandTag: String) {
@@ -101,6 +129,7 @@ final class BackendState: Sendable {
     private func fail(_ change: (inout State) -> Void) {
         let (waiters, error): ([CheckedContinuation<UInt8, any Error>], PGError?) = state.withLock { state in
             change(&state)
+            state.directObserver = nil
             let waiters = Array(state.waiters.values)
             state.waiters.removeAll()
             return (waiters, Self.failure(of: state))
@@ -142,6 +171,21 @@ final class BackendState: Sendable {
     /// The parameter types of the last statement parsed (and described).
     func lastParameterTypes() -> [UInt32]? {
         state.withLock { $0.parameterTypes }
+    }
+
+    /// What the last prepare told: the statement's name on the server and its result column types.
+    func lastPrepared() -> (name: String?, columnTypes: [UInt32]?) {
+        state.withLock { ($0.parsedName, $0.columnTypes) }
+    }
+
+    /// The observer that runs statements itself, while the connection is open and observable.
+    var directObserver: NIOLoopBound<BackendObserver>? {
+        state.withLock { $0.directObserver }
+    }
+
+    /// Whether every ReadyForQuery owed has arrived: nothing sent is still being answered.
+    var isSettled: Bool {
+        state.withLock { $0.receivedReady >= $0.expectedReady }
     }
 
     /// The transaction indicator of the server's latest ReadyForQuery, after waiting for every
@@ -194,16 +238,25 @@ final class BackendObserver: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let state: BackendState
-    private var inbound = MessageScanner(typed: true)
+    let state: BackendState
+    var inbound = MessageScanner(typed: true)
     private var outbound = MessageScanner(typed: false)
     private var awaitingSSLResponse = false
-    private var passive = false
+    private(set) var passive = false
+    /// This handler's context while it is in the pipeline.
+    private(set) var context: ChannelHandlerContext?
+    /// Statements the driver runs itself (``DirectCall``): the first one is on the wire once `sent`.
+    var directCalls: [DirectCall] = []
 
     /// Makes an observer.
     /// - Parameter state: where to report.
     init(state: BackendState) {
         self.state = state
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if !passive { state.attach(NIOLoopBound(self, eventLoop: context.eventLoop)) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -212,12 +265,25 @@ final class BackendObserver: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         var buffer = unwrapInboundIn(data)
+        if directCalls.first?.sent == true {
+            readDirect(context: context, &buffer)
+            if buffer.readableBytes > 0 {
+                // What follows the statement's ReadyForQuery is PostgresNIO's again.
+                var rest = buffer
+                scanInbound(&rest)
+                context.fireChannelRead(wrapInboundOut(buffer))
+            }
+            // The next direct execution, if one is queued and PostgresNIO has nothing on the wire.
+            sendDirectIfReady()
+            return
+        }
         if awaitingSSLResponse, let answer = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) {
             awaitingSSLResponse = false
             switch answer {
             case UInt8(ascii: "S"):
                 // PostgresNIO adds its TLS handler while it reads this byte; observe behind it.
                 passive = true
+                state.detach(self)
                 context.fireChannelRead(data)
                 observeBehindTLS(context: context)
                 return
@@ -229,6 +295,7 @@ final class BackendObserver: ChannelDuplexHandler, RemovableChannelHandler {
         }
         scanInbound(&buffer)
         context.fireChannelRead(data)
+        sendDirectIfReady()
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -241,6 +308,7 @@ final class BackendObserver: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         state.closed()
+        failDirect(PGError(.connectionClosed, message: "the connection closed during the statement"))
         context.fireChannelInactive()
     }
 
@@ -248,6 +316,9 @@ final class BackendObserver: ChannelDuplexHandler, RemovableChannelHandler {
         if !passive, context.channel.isActive {
             state.markUnobservable("the observer was removed from the pipeline")
         }
+        state.detach(self)
+        failDirect(PGError(.unobservable, message: "the driver's observer left the pipeline during the statement"))
+        self.context = nil
     }
 
     private func observeBehindTLS(context: ChannelHandlerContext) {
@@ -270,9 +341,10 @@ final class BackendObserver: ChannelDuplexHandler, RemovableChannelHandler {
                     state.received(processID: processID, secretKey: secretKey)
                 }
             case UInt8(ascii: "T"):
-                state.received(columns: Self.columnNames(&body))
+                let (names, types) = Self.columns(&body)
+                state.received(columns: names, types: types)
             case UInt8(ascii: "n"):
-                state.received(columns: [])
+                state.received(columns: [], types: [])
             case UInt8(ascii: "C"):
                 state.received(commandTag: body.readNullTerminatedString() ?? "")
             case UInt8(ascii: "t"):
@@ -307,8 +379,13 @@ final class BackendObserver: ChannelDuplexHandler, RemovableChannelHandler {
                 }
             case UInt8(ascii: "S"), UInt8(ascii: "Q"):
                 readyOwed += 1
-            case UInt8(ascii: "P"), UInt8(ascii: "B"):
-                state.sentParseOrBind(parse: message.type == UInt8(ascii: "P"))
+            case UInt8(ascii: "P"):
+                state.sentParseOrBind(parse: true)
+                if var body = message.body, let name = body.readNullTerminatedString() {
+                    state.sentParse(name: name)
+                }
+            case UInt8(ascii: "B"):
+                state.sentParseOrBind(parse: false)
             default:
                 break
             }
@@ -317,9 +394,10 @@ final class BackendObserver: ChannelDuplexHandler, RemovableChannelHandler {
         if outbound.isCorrupt { stopObserving("the client's messages could not be framed") }
     }
 
-    private func stopObserving(_ reason: String) {
+    func stopObserving(_ reason: String) {
         passive = true
         state.markUnobservable(reason)
+        failDirect(PGError(.unobservable, message: "the driver cannot read the server's messages (\(reason))"))
     }
 
     private static func interestingInbound(_ type: UInt8) -> Bool {
@@ -332,20 +410,24 @@ final class BackendObserver: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private static func interestingOutbound(_ type: UInt8) -> Bool {
-        type == 0
+        type == 0 || type == UInt8(ascii: "P")
     }
 
-    /// RowDescription: a count, then per column its name and 18 bytes of attributes.
-    private static func columnNames(_ body: inout ByteBuffer) -> [String] {
-        guard let count = body.readInteger(as: UInt16.self), count > 0 else { return [] }
+    /// RowDescription: a count, then per column its name and 18 bytes of attributes (table OID,
+    /// column number, type OID, type size, type modifier, format).
+    static func columns(_ body: inout ByteBuffer) -> (names: [String], types: [UInt32]) {
+        guard let count = body.readInteger(as: UInt16.self), count > 0 else { return ([], []) }
         var names: [String] = []
+        var types: [UInt32] = []
         names.reserveCapacity(Int(count))
+        types.reserveCapacity(Int(count))
         for _ in 0..<count {
-            guard let name = body.readNullTerminatedString() else { break }
+            guard let name = body.readNullTerminatedString(), body.readableBytes >= 18 else { break }
             names.append(name)
-            body.moveReaderIndex(forwardBy: min(18, body.readableBytes))
+            types.append(body.getInteger(at: body.readerIndex + 6, as: UInt32.self) ?? 0)
+            body.moveReaderIndex(forwardBy: 18)
         }
-        return names
+        return (names, types)
     }
 }
 
@@ -367,6 +449,9 @@ struct MessageScanner {
     private var remaining = 0
     private var collected: ByteBuffer?
     private var inBody = false
+
+    /// Whether the scanner stands between two messages (no message partly read).
+    var atBoundary: Bool { !inBody && header.isEmpty }
 
     init(typed: Bool) {
         self.typed = typed

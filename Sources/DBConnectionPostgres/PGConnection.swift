@@ -76,6 +76,8 @@ public final class PGConnection: DatabaseConnection {
     private let logger: Logger
     private let local = Mutex(LocalState())
     private let callsInFlight = Atomic<Int>(0)
+    /// How many executions ran as the driver's own exchange (``Options/directExecute``); for tests.
+    let directExecutions = Atomic<Int>(0)
 
     /// The statement cache and counters; only the task holding the connection touches them (the pool
     /// runs one callback at a time), the lock makes that provable to the compiler.
@@ -93,6 +95,10 @@ public final class PGConnection: DatabaseConnection {
         var columns: [String]
         /// From the server's ParameterDescription at prepare time: what each parameter binds as.
         var parameterTypes: [UInt32]
+        /// The statement's name on the server and its result column types, as the Parse and the
+        /// RowDescription of the prepare told: what a direct execution needs (``DirectCall``).
+        var serverName: String?
+        var columnTypes: [UInt32]?
         var lastUsed: UInt64
     }
 
@@ -434,22 +440,36 @@ public final class PGConnection: DatabaseConnection {
                 query: query.sql
             )
         }
-        var binds: [PostgresData] = []
-        binds.reserveCapacity(params.count)
+        var encoded: [ByteBuffer?] = []
+        encoded.reserveCapacity(params.count)
         for (index, (value, type)) in zip(params, statement.parameterTypes).enumerated() {
             do {
-                binds.append(
-                    PostgresData(
-                        type: PostgresDataType(type),
-                        formatCode: .binary,
-                        value: try PGEncoding.binary(value, as: type)
-                    )
-                )
+                encoded.append(try PGEncoding.binary(value, as: type))
             } catch {
                 var error = error.with(query: query.sql)
                 error.message = "parameter $\(index + 1): " + error.message
                 throw error
             }
+        }
+        if options.directExecute, let serverName = statement.serverName, let columnTypes = statement.columnTypes,
+            let observer = backend.directObserver
+        {
+            let request = DirectCall.request(statement: serverName, params: encoded)
+            directExecutions.add(1, ordering: .relaxed)
+            let outcome = try await serverCall(query.sql, retryable: true) {
+                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<DirectOutcome, any Error>) in
+                    let call = DirectCall(request: request, columnTypes: columnTypes, continuation: continuation)
+                    if observer.eventLoop.inEventLoop {
+                        observer.value.startDirect(call)
+                    } else {
+                        observer.eventLoop.execute { observer.value.startDirect(call) }
+                    }
+                }
+            }
+            return (query, PGResult(columns: statement.columns, rows: outcome.rows, commandTag: outcome.commandTag))
+        }
+        let binds = zip(encoded, statement.parameterTypes).map { value, type in
+            PostgresData(type: PostgresDataType(type), formatCode: .binary, value: value)
         }
         let rows = try await serverCall(query.sql, retryable: true) {
             try await statement.prepared.execute(binds).get()
@@ -592,6 +612,7 @@ public final class PGConnection: DatabaseConnection {
         }
         let columns = backend.lastResult().columns ?? []
         let parameterTypes = backend.lastParameterTypes() ?? []
+        let (serverName, columnTypes) = backend.lastPrepared()
         let (statement, evicted): (CachedStatement, [CachedStatement]) = local.withLock { state in
             state.useClock += 1
             let statement = CachedStatement(
@@ -599,6 +620,8 @@ public final class PGConnection: DatabaseConnection {
                 prepared: prepared,
                 columns: columns,
                 parameterTypes: parameterTypes,
+                serverName: serverName,
+                columnTypes: columnTypes,
                 lastUsed: state.useClock
             )
             var evicted: [CachedStatement] = []

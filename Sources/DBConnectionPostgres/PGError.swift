@@ -182,7 +182,7 @@ public struct PGError: Error, Sendable, Equatable, CustomStringConvertible, Cust
 
 extension PGError {
     /// A server error from its fields (by their one-letter protocol codes).
-    init(serverFields field: (Character) -> String?, query: String?, underlying: any Error) {
+    init(serverFields field: (Character) -> String?, query: String?, underlying: (any Error)?) {
         self.init(.server, message: field("M") ?? "unknown server error", sqlState: field("C"), query: query)
         self.severity = field("V") ?? field("S")
         self.detail = field("D")
@@ -198,7 +198,10 @@ extension PGError {
 
     /// Turns whatever a PostgresNIO, NIO or TLS call threw into a ``PGError``.
     static func from(_ error: any Error, query: String?) -> PGError {
-        if let error = error as? PGError { return error }
+        if var error = error as? PGError {
+            if error.query == nil { error.query = query }
+            return error
+        }
         if let psql = error as? PSQLError {
             return from(psql: psql, query: query)
         }

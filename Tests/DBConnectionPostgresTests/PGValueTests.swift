@@ -1,5 +1,6 @@
 import DBConnection
 import Foundation
+import Synchronization
 import Testing
 
 @testable import DBConnectionPostgres
@@ -56,14 +57,16 @@ struct PGValueTests {
     }
 
     /// Binds every value as a parameter and reads it back, unprepared (each value binds with its own
-    /// type) and prepared (each converts to the type the server inferred from the cast).
-    @Test(arguments: [false, true])
-    func valuesRoundTripAsParameters(prepared: Bool) async throws {
-        try await withConnection { conn in
+    /// type) and prepared (each converts to the type the server inferred from the cast), the prepared
+    /// statement executed both ways: by the driver itself (direct) and through PostgresNIO.
+    @Test(arguments: [(false, false), (true, true), (true, false)])
+    func valuesRoundTripAsParameters(prepared: Bool, direct: Bool) async throws {
+        try await withConnection(configure: { $0.directExecute = direct }) { conn in
             let placeholders = Self.cases.enumerated().map { "$\($0.offset + 1)::\($0.element.type)" }
             var query = PGQuery("SELECT " + placeholders.joined(separator: ", "))
             if prepared { query = try await conn.prepare(query, callOptions: noOptions) }
             let (_, result) = try await conn.execute(query, params: Self.cases.map(\.value), callOptions: noOptions)
+            #expect(conn.directExecutions.load(ordering: .relaxed) == (prepared && direct ? 1 : 0))
             for (index, testCase) in Self.cases.enumerated() {
                 #expect(
                     result.rows[0][index] == testCase.value,

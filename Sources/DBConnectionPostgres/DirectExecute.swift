@@ -1,0 +1,210 @@
+import NIOCore
+
+// Direct execution: the driver runs an execution of a cached prepared statement itself.
+//
+// PostgresNIO prepares the statement (Parse, Describe, Sync) and the observer notes its name and its
+// result column types on the way. Every later execution is one Bind (binary parameters, binary
+// results), Execute and Sync that the observer writes into the channel and whose answer it reads
+// (BindComplete, DataRow…, CommandComplete or an ErrorResponse, ReadyForQuery) without passing it
+// on: the same bytes PostgresNIO would send, without its request objects, futures and row streams.
+//
+// PostgresNIO stays consistent because it never sees the exchange and is idle during it: the
+// observer writes the Bind only when every ReadyForQuery owed for PostgresNIO's own messages has
+// arrived and its inbound framing stands between two messages. Should PostgresNIO send something
+// while the exchange runs, the server answers it after the exchange's ReadyForQuery, and the bytes
+// after that ReadyForQuery are passed on. Asynchronous messages that arrive during the exchange
+// (NoticeResponse, NotificationResponse, ParameterStatus) are passed on as they come.
+
+/// One statement the observer runs itself; made by ``PGConnection``, run on the channel's event loop.
+struct DirectCall: Sendable {
+    /// Bind, Execute and Sync.
+    var request: ByteBuffer
+    /// The result's column types, from the statement's RowDescription.
+    var columnTypes: [UInt32]
+    var continuation: UnsafeContinuation<DirectOutcome, any Error>
+    /// Whether the request is on the wire.
+    var sent = false
+    var rows: [[PGValue]] = []
+    var commandTag = ""
+    var error: PGError?
+
+    /// The Bind, Execute and Sync messages for one execution of the named statement `statement`:
+    /// every parameter and every result column in binary format.
+    /// - Parameter params: each parameter's bytes, `nil` for `NULL`.
+    static func request(statement: String, params: [ByteBuffer?]) -> ByteBuffer {
+        var size = 1 + 4 + 1 + statement.utf8.count + 1 + 2 + 2 + 2 + 2 + 2 + 10 + 5
+        for param in params { size += 4 + (param?.readableBytes ?? 0) }
+        var buffer = ByteBufferAllocator().buffer(capacity: size)
+        buffer.writeInteger(UInt8(ascii: "B"))
+        let lengthIndex = buffer.writerIndex
+        buffer.writeInteger(Int32(0))
+        buffer.writeInteger(UInt8(0))  // the unnamed portal
+        buffer.writeString(statement)
+        buffer.writeInteger(UInt8(0))
+        if params.isEmpty {
+            buffer.writeInteger(Int16(0))
+        } else {
+            buffer.writeInteger(Int16(1))  // one format code for all parameters: binary
+            buffer.writeInteger(Int16(1))
+        }
+        buffer.writeInteger(Int16(params.count))
+        for param in params {
+            if var bytes = param {
+                buffer.writeInteger(Int32(bytes.readableBytes))
+                buffer.writeBuffer(&bytes)
+            } else {
+                buffer.writeInteger(Int32(-1))
+            }
+        }
+        buffer.writeInteger(Int16(1))  // one format code for all result columns: binary
+        buffer.writeInteger(Int16(1))
+        buffer.setInteger(Int32(buffer.writerIndex - lengthIndex), at: lengthIndex)
+        // Execute the unnamed portal, every row; then Sync.
+        buffer.writeInteger(UInt8(ascii: "E"))
+        buffer.writeInteger(Int32(9))
+        buffer.writeInteger(UInt8(0))
+        buffer.writeInteger(Int32(0))
+        buffer.writeInteger(UInt8(ascii: "S"))
+        buffer.writeInteger(Int32(4))
+        return buffer
+    }
+}
+
+/// What a direct execution returns: the decoded rows and the command tag.
+struct DirectOutcome: Sendable {
+    var rows: [[PGValue]]
+    var commandTag: String
+}
+
+extension BackendObserver {
+    /// Queues a direct execution; on the event loop.
+    func startDirect(_ call: DirectCall) {
+        guard !passive, let context, context.channel.isActive else {
+            call.continuation.resume(throwing: PGError(.connectionClosed, message: "the connection is closed"))
+            return
+        }
+        directCalls.append(call)
+        sendDirectIfReady()
+    }
+
+    /// Sends the first queued direct execution when PostgresNIO has nothing on the wire.
+    func sendDirectIfReady() {
+        guard let context, !directCalls.isEmpty, !directCalls[0].sent, inbound.atBoundary, state.isSettled else {
+            return
+        }
+        directCalls[0].sent = true
+        let request = directCalls[0].request
+        directCalls[0].request = ByteBuffer()
+        state.sent(readyOwed: 1)
+        context.writeAndFlush(wrapOutboundOut(request), promise: nil)
+    }
+
+    /// Reads the answer of the direct execution on the wire, up to and including its ReadyForQuery;
+    /// leaves what follows in `buffer`.
+    func readDirect(context: ChannelHandlerContext, _ buffer: inout ByteBuffer) {
+        while directCalls.first?.sent == true, let message = inbound.next(from: &buffer, interesting: { _ in true }) {
+            var body = message.body ?? ByteBuffer()
+            switch message.type {
+            case UInt8(ascii: "2"), UInt8(ascii: "I"):
+                break  // BindComplete, EmptyQueryResponse
+            case UInt8(ascii: "D"):
+                guard directCalls[0].error == nil else { break }
+                do {
+                    directCalls[0].rows.append(try Self.decodeRow(&body, types: directCalls[0].columnTypes))
+                } catch {
+                    directCalls[0].error = error
+                }
+            case UInt8(ascii: "C"):
+                directCalls[0].commandTag = body.readNullTerminatedString() ?? ""
+            case UInt8(ascii: "E"):
+                // The server's error wins over a decoding error of ours.
+                if directCalls[0].error?.code != .server { directCalls[0].error = Self.serverError(&body) }
+            case UInt8(ascii: "Z"):
+                let status = body.readInteger(as: UInt8.self) ?? UInt8(ascii: "E")
+                state.received(readyForQuery: status)
+                let call = directCalls.removeFirst()
+                if let error = call.error {
+                    call.continuation.resume(throwing: error)
+                } else {
+                    call.continuation.resume(returning: DirectOutcome(rows: call.rows, commandTag: call.commandTag))
+                }
+                return
+            case UInt8(ascii: "N"), UInt8(ascii: "A"), UInt8(ascii: "S"):
+                // Asynchronous messages are PostgresNIO's to handle.
+                forward(type: message.type, body: &body, context: context)
+            default:
+                let type = Character(Unicode.Scalar(message.type))
+                failDirectAndClose(
+                    PGError(
+                        .protocolViolation,
+                        message: "the server sent message '\(type)' during a statement's execution"
+                    ),
+                    context: context
+                )
+                return
+            }
+        }
+        if inbound.isCorrupt {
+            failDirectAndClose(
+                PGError(.protocolViolation, message: "the server's messages could not be framed"),
+                context: context
+            )
+        }
+    }
+
+    /// Fails every direct execution, sent or queued.
+    func failDirect(_ error: PGError) {
+        let calls = directCalls
+        directCalls.removeAll()
+        for call in calls { call.continuation.resume(throwing: error) }
+    }
+
+    private func failDirectAndClose(_ error: PGError, context: ChannelHandlerContext) {
+        stopObserving(error.message)
+        failDirect(error)
+        context.close(promise: nil)
+    }
+
+    private func forward(type: UInt8, body: inout ByteBuffer, context: ChannelHandlerContext) {
+        var message = context.channel.allocator.buffer(capacity: 5 + body.readableBytes)
+        message.writeInteger(type)
+        message.writeInteger(Int32(4 + body.readableBytes))
+        message.writeBuffer(&body)
+        context.fireChannelRead(wrapInboundOut(message))
+    }
+
+    /// DataRow: a count, then per column a length (-1 for `NULL`) and the value's bytes.
+    static func decodeRow(_ body: inout ByteBuffer, types: [UInt32]) throws(PGError) -> [PGValue] {
+        guard let count = body.readInteger(as: Int16.self), Int(count) == types.count else {
+            throw PGError(
+                .protocolViolation,
+                message: "a row came with a different number of columns than the statement described"
+            )
+        }
+        var row: [PGValue] = []
+        row.reserveCapacity(types.count)
+        for type in types {
+            guard let length = body.readInteger(as: Int32.self) else {
+                throw PGError(.protocolViolation, message: "a row ended early")
+            }
+            if length < 0 {
+                row.append(.null)
+                continue
+            }
+            guard var bytes = body.readSlice(length: Int(length)) else {
+                throw PGError(.protocolViolation, message: "a row ended early")
+            }
+            row.append(try PGBinaryDecoding.value(typeOID: type, buffer: &bytes))
+        }
+        return row
+    }
+
+    /// ErrorResponse: fields, each a one-letter code and a string, up to a zero byte.
+    static func serverError(_ body: inout ByteBuffer) -> PGError {
+        var fields: [Character: String] = [:]
+        while let code = body.readInteger(as: UInt8.self), code != 0, let value = body.readNullTerminatedString() {
+            fields[Character(Unicode.Scalar(code))] = value
+        }
+        return PGError(serverFields: { fields[$0] }, query: nil, underlying: nil)
+    }
+}
