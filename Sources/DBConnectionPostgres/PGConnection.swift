@@ -88,18 +88,39 @@ public final class PGConnection: DatabaseConnection {
         var cursorCounter = 0
     }
 
-    private struct CachedStatement: Sendable {
-        var sql: String
-        var prepared: PreparedQuery
+    /// One prepared statement of the cache: a class, so that a cache hit hands out one reference
+    /// instead of copying the text and the type lists.
+    private final class CachedStatement: Sendable {
+        let sql: String
+        let prepared: PreparedQuery
         /// From the server's RowDescription at prepare time.
-        var columns: [String]
+        let columns: [String]
         /// From the server's ParameterDescription at prepare time: what each parameter binds as.
-        var parameterTypes: [UInt32]
+        let parameterTypes: [UInt32]
         /// The statement's name on the server and its result column types, as the Parse and the
         /// RowDescription of the prepare told: what a direct execution needs (``DirectCall``).
-        var serverName: String?
-        var columnTypes: [UInt32]?
-        var lastUsed: UInt64
+        let serverName: String?
+        let columnTypes: [UInt32]?
+        /// The cache's use clock at the last use, for evicting the least recently used statement.
+        let lastUsed: Atomic<UInt64>
+
+        init(
+            sql: String,
+            prepared: PreparedQuery,
+            columns: [String],
+            parameterTypes: [UInt32],
+            serverName: String?,
+            columnTypes: [UInt32]?,
+            lastUsed: UInt64
+        ) {
+            self.sql = sql
+            self.prepared = prepared
+            self.columns = columns
+            self.parameterTypes = parameterTypes
+            self.serverName = serverName
+            self.columnTypes = columnTypes
+            self.lastUsed = Atomic(lastUsed)
+        }
     }
 
     private init(
@@ -599,10 +620,9 @@ public final class PGConnection: DatabaseConnection {
     private func cachedStatement(for query: PGQuery) async throws -> CachedStatement {
         let name = query.name!
         let cached: CachedStatement? = local.withLock { state in
-            guard var statement = state.statements[name], statement.sql == query.sql else { return nil }
+            guard let statement = state.statements[name], statement.sql == query.sql else { return nil }
             state.useClock += 1
-            statement.lastUsed = state.useClock
-            state.statements[name] = statement
+            statement.lastUsed.store(state.useClock, ordering: .relaxed)
             return statement
         }
         if let cached { return cached }
@@ -627,7 +647,9 @@ public final class PGConnection: DatabaseConnection {
             var evicted: [CachedStatement] = []
             if let replaced = state.statements.updateValue(statement, forKey: name) { evicted.append(replaced) }
             while state.statements.count > max(1, options.statementCacheSize),
-                let oldest = state.statements.min(by: { $0.value.lastUsed < $1.value.lastUsed })
+                let oldest = state.statements.min(by: {
+                    $0.value.lastUsed.load(ordering: .relaxed) < $1.value.lastUsed.load(ordering: .relaxed)
+                })
             {
                 evicted.append(state.statements.removeValue(forKey: oldest.key)!)
             }

@@ -137,8 +137,13 @@ struct PGPoolTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for worker in 0..<32 {
                     group.addTask {
-                        for round in 0..<25 {
-                            let value = Int64(worker * 1_000 + round)
+                        // At least 25 statements each, and on until the killer is done: workers that
+                        // finished early would leave the killer nothing to kill.
+                        var round = 0
+                        while round < 25 || !tally.killerDone.load(ordering: .acquiring) {
+                            defer { round += 1 }
+                            tally.attempts.add(1, ordering: .relaxed)
+                            let value = Int64(worker * 100_000 + round)
                             do {
                                 let result = try await pool.execute(
                                     "SELECT $1::int8 AS v, pg_sleep(0.002)",
@@ -158,6 +163,7 @@ struct PGPoolTests {
                     }
                 }
                 group.addTask {
+                    defer { tally.killerDone.store(true, ordering: .releasing) }
                     try await withConnection { killer in
                         for _ in 0..<3 {
                             try await waitOnServer("the pool's queries to run") {
@@ -188,8 +194,9 @@ struct PGPoolTests {
             #expect(killed.count >= poolSize)
             #expect(
                 tally.ok.load(ordering: .relaxed) + tally.pgErrors.load(ordering: .relaxed)
-                    + tally.connectionErrors.load(ordering: .relaxed) == 32 * 25
+                    + tally.connectionErrors.load(ordering: .relaxed) == tally.attempts.load(ordering: .relaxed)
             )
+            #expect(tally.attempts.load(ordering: .relaxed) >= 32 * 25)
 
             // The server side: every killed backend is gone, and the pool has a new backend per slot.
             try await withConnection { observer in
@@ -296,4 +303,6 @@ final class Tally: Sendable {
     let after = Atomic<Int>(0)
     let killedPIDs = Mutex<[Int32]>([])
     let restarted = Atomic<Bool>(false)
+    let attempts = Atomic<Int>(0)
+    let killerDone = Atomic<Bool>(false)
 }
