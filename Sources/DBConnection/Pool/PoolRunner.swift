@@ -100,19 +100,24 @@ final class PoolRunner: Sendable {
         let deadline = clock.deadline(for: options, now: now)
         var lease: CoreLease?
         var failure: ConnectionError?
-        var effects = Effects()
+        // Effects only when the machine asks for work (a new deadline timer): the common case builds none.
+        var effects: Effects? = nil
         state.withLock { state in
             switch state.machine.checkout(request: nil, now: now, deadline: deadline, queue: options.queue) {
             case .leased(let grant, let action):
                 lease = self.makeLease(grant, requestedAt: now, now: now, state: &state)
-                if action.hasWork { self.collect(action, into: &effects, state: &state) }
+                if action.hasWork {
+                    var collected = Effects()
+                    self.collect(action, into: &collected, state: &state)
+                    effects = consume collected
+                }
             case .failed(let error):
                 failure = error
             case .mustWait, .queued:
                 break
             }
         }
-        if !effects.work.isEmpty { run(effects) }
+        if let effects = effects.take() { run(effects) }
         if let failure { throw failure }
         guard let lease else { return .mustWait(requestedAt: now, deadline: deadline) }
         instruments.waitTime.recordNanoseconds(0)
@@ -167,7 +172,8 @@ final class PoolRunner: Sendable {
 
     func checkin(slot: Int, holder: AnyObject, leaseGuard: LeaseGuard, generation: UInt64) {
         let now = clock.now()
-        var effects = Effects()
+        // As in `tryCheckout`: effects only when the check-in has work (a waiter to serve, a close).
+        var effects: Effects? = nil
         state.withLock { state in
             guard state.holders[slot] === holder else { return }
             let action: Machine.Action
@@ -184,9 +190,13 @@ final class PoolRunner: Sendable {
             case .stale:
                 return
             }
-            if action.hasWork { self.collect(action, into: &effects, state: &state, now: now) }
+            if action.hasWork {
+                var collected = Effects()
+                self.collect(action, into: &collected, state: &state, now: now)
+                effects = consume collected
+            }
         }
-        if effects.lease != nil || !effects.work.isEmpty || !effects.failures.isEmpty { run(effects) }
+        if let effects = effects.take() { run(effects) }
     }
 
     func giveBackBroken(slot: Int, holder: AnyObject, leaseGuard: LeaseGuard, generation: UInt64, error: any Error, stop: Bool) {
