@@ -5,15 +5,18 @@
 //     swift run -c release PoolBench
 //
 // The full side-by-side benchmark against the peers lives in Benchmarks/ (its own issue).
+//
+// The main thread blocks on a semaphore while a task runs the measurements, instead of an async main:
+// valgrind 3.19 crashes on an async main (dispatch_main's pthread_exit), and `PoolBench N 1` is meant
+// to be profiled with callgrind. A detached task, since the blocked main thread is the main actor's;
+// the measured loops run on the global executor either way.
 
 import DBConnection
 import DBConnectionTesting
+import Dispatch
+import Foundation
 
 let poolSize = 10
-let script = Script(Array(repeating: .ok(), count: poolSize))
-var configuration = PoolConfiguration<ScriptedConnection>()
-configuration.poolSize = poolSize
-configuration.name = "bench"
 
 func measure(_ label: String, tasks: Int, cyclesPerTask: Int, pool: ConnectionPool<ScriptedConnection>) async throws {
     let options = CallOptions()
@@ -37,21 +40,37 @@ func measure(_ label: String, tasks: Int, cyclesPerTask: Int, pool: ConnectionPo
     print("\(label): \(Int(cycles)) cycles in \(String(format: "%.3f", seconds)) s = \(Int(perSecond)) cycles/s (\(String(format: "%.0f", nanos)) ns/cycle)")
 }
 
-import Foundation
-
-try await ConnectionPool<ScriptedConnection>.withPool(options: ScriptedOptions(script: script), configuration: configuration) { pool in
-    // Wait until every connection joined.
-    while pool.metrics().idleConnections < poolSize { await Task.yield() }
-    // `PoolBench N` runs N cycles per measurement (default 2,000,000), e.g. a small N under valgrind;
-    // `PoolBench N 1` runs the 1-task measurement only (for a profile of the uncontended path).
-    let cycles = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 2_000_000
-    let oneTaskOnly = CommandLine.arguments.count > 2 && CommandLine.arguments[2] == "1"
-    let rounds = cycles >= 1_000_000 ? 3 : 1
-    for round in 1...rounds {
-        print("round \(round)")
-        try await measure("  1 task    ", tasks: 1, cyclesPerTask: cycles, pool: pool)
-        if !oneTaskOnly {
-            try await measure("  100 tasks ", tasks: 100, cyclesPerTask: cycles / 100, pool: pool)
+func runMeasurements() async throws {
+    let script = Script(Array(repeating: .ok(), count: poolSize))
+    var configuration = PoolConfiguration<ScriptedConnection>()
+    configuration.poolSize = poolSize
+    configuration.name = "bench"
+    try await ConnectionPool<ScriptedConnection>.withPool(options: ScriptedOptions(script: script), configuration: configuration) { pool in
+        // Wait until every connection joined.
+        while pool.metrics().idleConnections < poolSize { await Task.yield() }
+        // `PoolBench N` runs N cycles per measurement (default 2,000,000), e.g. a small N under valgrind;
+        // `PoolBench N 1` runs the 1-task measurement only (for a profile of the uncontended path).
+        let cycles = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 2_000_000
+        let oneTaskOnly = CommandLine.arguments.count > 2 && CommandLine.arguments[2] == "1"
+        let rounds = cycles >= 1_000_000 ? 3 : 1
+        for round in 1...rounds {
+            print("round \(round)")
+            try await measure("  1 task    ", tasks: 1, cyclesPerTask: cycles, pool: pool)
+            if !oneTaskOnly {
+                try await measure("  100 tasks ", tasks: 100, cyclesPerTask: cycles / 100, pool: pool)
+            }
         }
     }
 }
+
+let finished = DispatchSemaphore(value: 0)
+Task.detached {
+    do {
+        try await runMeasurements()
+    } catch {
+        print("PoolBench failed: \(error)")
+        exit(1)
+    }
+    finished.signal()
+}
+finished.wait()

@@ -177,7 +177,13 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
 public final class LeaseGuard: Sendable {
     struct State: Sendable {
         var generation: UInt64 = 0
+        /// A plain tag, so that the hot transitions (grant, check-in, begin and end of a call) assign
+        /// it without destroying an enum with payloads; the payloads live beside it.
         var phase: Phase = .pooled
+        /// The reclaim, in `.reclaimedInCall` and `.checking`; `nil` in every other phase.
+        var reclaim: Reclaim?
+        /// Why the connection is being retired, in `.retiredInCall`; `nil` in every other phase.
+        var retireError: ConnectionError?
         var transaction: TransactionMark = .none
         var cleanups: [@Sendable () async -> Void] = []
     }
@@ -187,11 +193,12 @@ public final class LeaseGuard: Sendable {
         case leased
         case inCall
         /// The pool took the lease back at its deadline while a call ran: when the call returns, its
-        /// task checks the connection (``ConnectionHolder/checkReclaimed(_:)``).
-        case reclaimedInCall(Reclaim)
-        /// The connection is being checked after a reclaim.
-        case checking(Reclaim)
-        case retiredInCall(ConnectionError)
+        /// task checks the connection (``ConnectionHolder/checkReclaimed(_:)``). `State.reclaim` is set.
+        case reclaimedInCall
+        /// The connection is being checked after a reclaim. `State.reclaim` is set.
+        case checking
+        /// Retired while a call runs: the call's task closes the connection. `State.retireError` is set.
+        case retiredInCall
         case retired
     }
 
@@ -271,6 +278,9 @@ public final class LeaseGuard: Sendable {
         state.withLock {
             $0.generation = generation
             $0.phase = .leased
+            // The payloads are cleared when their phase ends, and a pool grants only a connection
+            // that is not being checked or retired.
+            assert($0.reclaim == nil && $0.retireError == nil, "granting a connection that is being checked or retired")
             $0.transaction = .none
         }
     }
@@ -295,7 +305,9 @@ public final class LeaseGuard: Sendable {
         state.withLock {
             switch $0.phase {
             case .inCall, .reclaimedInCall, .checking:
-                $0.phase = .retiredInCall(error)
+                $0.phase = .retiredInCall
+                $0.retireError = error
+                $0.reclaim = nil
                 return .closeAfterCall
             case .retired, .retiredInCall:
                 return .alreadyRetired
@@ -330,12 +342,12 @@ public final class LeaseGuard: Sendable {
             case .inCall:
                 $0.phase = .leased
                 return .finished
-            case .retiredInCall(let error):
+            case .retiredInCall:
                 $0.phase = .retired
-                return .close(error)
-            case .reclaimedInCall(let reclaim):
-                $0.phase = .checking(reclaim)
-                return .check(reclaim)
+                return .close($0.retireError.take()!)
+            case .reclaimedInCall:
+                $0.phase = .checking
+                return .check($0.reclaim!)
             case .pooled, .leased, .retired, .checking:
                 return .finished
             }
@@ -349,10 +361,12 @@ public final class LeaseGuard: Sendable {
             guard $0.generation == generation else { return .stale }
             switch $0.phase {
             case .inCall:
-                $0.phase = .reclaimedInCall(reclaim)
+                $0.phase = .reclaimedInCall
+                $0.reclaim = reclaim
                 return .callRunning
             case .leased:
-                $0.phase = .checking(reclaim)
+                $0.phase = .checking
+                $0.reclaim = reclaim
                 return .noCall
             case .pooled, .reclaimedInCall, .checking, .retiredInCall, .retired:
                 return .stale
@@ -366,11 +380,12 @@ public final class LeaseGuard: Sendable {
             switch $0.phase {
             case .checking:
                 $0.phase = .pooled
+                $0.reclaim = nil
                 if !$0.cleanups.isEmpty { $0.cleanups = [] }
                 return .report
-            case .retiredInCall(let error):
+            case .retiredInCall:
                 $0.phase = .retired
-                return .close(error)
+                return .close($0.retireError.take()!)
             case .pooled, .leased, .inCall, .reclaimedInCall, .retired:
                 return .nothing
             }

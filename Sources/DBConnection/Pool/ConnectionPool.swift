@@ -30,7 +30,7 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
     let options: Connection.Options
     let clock: PoolClock
     let logger: Logger
-    let runner: PoolRunner
+    @usableFromInline let runner: PoolRunner
     private let runStarted = Atomic<Bool>(false)
     private var instruments: Instruments { runner.instruments }
 
@@ -91,21 +91,25 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
     /// queue counts. A task cancelled while it waits leaves the queue at once.
     /// - Throws: ``ConnectionError``: `queueDisabled`, `queueTimeout` (CoDel drop), `deadline`,
     ///   `poolShutdown`, `poolStopped`; `CancellationError` when the task is cancelled while waiting.
+    ///
+    /// Inlinable, so that the caller's module specializes it for its driver: the generic lease is then
+    /// built without generic metadata lookups, and the fast path (``PoolRunner/tryCheckout(options:)``)
+    /// is synchronous and not generic.
+    @inlinable
     public func checkout(options: CallOptions) async throws -> PoolLease<Connection> {
-        let now = clock.now()
-        let deadline = clock.deadline(for: options, now: now)
         let core: CoreLease
-        if let fast = try runner.tryCheckout(options: options, now: now, deadline: deadline) {
-            core = fast
-        } else {
-            core = try await runner.waitForConnection(requestedAt: now, deadline: deadline)
+        switch try runner.tryCheckout(options: options) {
+        case .leased(let lease):
+            core = lease
+        case .mustWait(let requestedAt, let deadline):
+            core = try await runner.waitForConnection(requestedAt: requestedAt, deadline: deadline)
         }
         return PoolLease(
             holder: unsafeDowncast(core.holder, to: ConnectionHolder<Connection>.self),
             generation: core.generation,
             poolTime: core.poolTime,
             idleTime: core.idleTime,
-            deadline: core.deadline.map(clock.continuous)
+            deadline: core.deadline.map(runner.clock.continuous)
         )
     }
 

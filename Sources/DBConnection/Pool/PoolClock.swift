@@ -4,9 +4,10 @@
 /// Stored as closures so that `ConnectionPool` is not generic over its clock, and reading the time on
 /// the hot path is one indirect call with no allocation. A class, so that the hot path shares one
 /// instance instead of copying (and retaining) two closures at every use.
+@usableFromInline
 final class PoolClock: Sendable {
     /// The instant the pool's offsets count from.
-    let origin: ContinuousClock.Instant
+    @usableFromInline let origin: ContinuousClock.Instant
     /// Whether the clock is `ContinuousClock`, read directly on the hot path (no closure call).
     let isContinuous: Bool
     let readClock: @Sendable () -> PoolInstant
@@ -29,6 +30,7 @@ final class PoolClock: Sendable {
         PoolInstant(offset: origin.duration(to: continuous))
     }
 
+    @inlinable
     func continuous(_ instant: PoolInstant) -> ContinuousClock.Instant {
         origin + instant.offset
     }

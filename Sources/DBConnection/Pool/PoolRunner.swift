@@ -4,18 +4,33 @@ import Metrics
 import Synchronization
 
 /// A lease as the runner sees it: the connection's holder as an untyped object, so that the runner is
-/// not generic and its checkout and check-in run without generic metadata lookups.
+/// not generic and its checkout and check-in run without generic metadata lookups. Usable from
+/// inlinable code, so that ``ConnectionPool/checkout(options:)`` is specialized in the caller's module.
+@usableFromInline
 struct CoreLease: Sendable {
-    let holder: any AnyObject & Sendable
-    let generation: UInt64
-    let poolTime: Duration?
-    let idleTime: Duration?
-    let deadline: PoolInstant?
+    @usableFromInline let holder: any AnyObject & Sendable
+    @usableFromInline let generation: UInt64
+    @usableFromInline let poolTime: Duration?
+    @usableFromInline let idleTime: Duration?
+    /// On the pool's clock (a frozen layout; `ContinuousClock.Instant` is resilient and would make
+    /// every copy of this struct go through runtime witnesses): ``PoolClock/continuous(_:)`` converts.
+    @usableFromInline let deadline: PoolInstant?
+}
+
+/// What the synchronous half of a checkout found.
+@usableFromInline
+enum FastCheckout: Sendable {
+    /// An idle connection, lent at once.
+    case leased(CoreLease)
+    /// Nothing idle: wait with ``PoolRunner/waitForConnection(requestedAt:deadline:)``, keeping the
+    /// instant the caller asked and its deadline (time in the queue counts).
+    case mustWait(requestedAt: PoolInstant, deadline: PoolInstant?)
 }
 
 /// The runner's hot half: one lock around the state machine, the waiting continuations and the lease
 /// guards; it carries out the machine's actions after unlocking. Background work goes to ``work``,
 /// which ``ConnectionPool/run()`` reads (it knows the driver's type).
+@usableFromInline
 final class PoolRunner: Sendable {
     typealias Machine = PoolStateMachine
     /// Unchecked, to save the checked variant's allocation per wait: every continuation is resumed
@@ -51,7 +66,7 @@ final class PoolRunner: Sendable {
     }
 
     let name: String
-    let clock: PoolClock
+    @usableFromInline let clock: PoolClock
     let logger: Logger
     let instruments: Instruments
     let work = WorkQueue<Work>()
@@ -77,30 +92,40 @@ final class PoolRunner: Sendable {
 
     // MARK: Checkout and check-in
 
-    /// The fast path: a lease at once, a failure at once, or `nil` (the caller must wait). Synchronous,
-    /// so an idle connection is handed out without an async frame of its own.
-    func tryCheckout(options: CallOptions, now: PoolInstant, deadline: PoolInstant?) throws -> CoreLease? {
+    /// The fast path: a lease at once, a failure at once, or ``FastCheckout/mustWait(requestedAt:deadline:)``.
+    /// Synchronous, so an idle connection is handed out without an async frame of its own.
+    @usableFromInline
+    func tryCheckout(options: CallOptions) throws -> FastCheckout {
+        let now = clock.now()
+        let deadline = clock.deadline(for: options, now: now)
         var lease: CoreLease?
         var failure: ConnectionError?
-        var effects = Effects()
+        // Effects only when the machine asks for work (a new deadline timer): the common case builds none.
+        var effects: Effects? = nil
         state.withLock { state in
             switch state.machine.checkout(request: nil, now: now, deadline: deadline, queue: options.queue) {
             case .leased(let grant, let action):
-                lease = Self.makeLease(grant, requestedAt: now, now: now, state: &state)
-                if action.hasWork { self.collect(action, into: &effects, state: &state) }
+                lease = self.makeLease(grant, requestedAt: now, now: now, state: &state)
+                if action.hasWork {
+                    var collected = Effects()
+                    self.collect(action, into: &collected, state: &state)
+                    effects = consume collected
+                }
             case .failed(let error):
                 failure = error
             case .mustWait, .queued:
                 break
             }
         }
-        if !effects.work.isEmpty { run(effects) }
+        if let effects = effects.take() { run(effects) }
         if let failure { throw failure }
-        if lease != nil { instruments.waitTime.recordNanoseconds(0) }
-        return lease
+        guard let lease else { return .mustWait(requestedAt: now, deadline: deadline) }
+        instruments.waitTime.recordNanoseconds(0)
+        return .leased(lease)
     }
 
     /// The slow path: queue, and wait for a connection, a failure, or cancellation.
+    @usableFromInline
     func waitForConnection(
         requestedAt: PoolInstant,
         deadline: PoolInstant?
@@ -116,7 +141,7 @@ final class PoolRunner: Sendable {
                     let now = self.clock.now()
                     switch state.machine.checkout(request: request, now: now, deadline: deadline, queue: true) {
                     case .leased(let grant, let action):
-                        let lease = Self.makeLease(grant, requestedAt: requestedAt, now: now, state: &state)
+                        let lease = self.makeLease(grant, requestedAt: requestedAt, now: now, state: &state)
                         self.collect(action, into: &effects, state: &state)
                         return .success(lease)
                     case .failed(let error):
@@ -147,7 +172,8 @@ final class PoolRunner: Sendable {
 
     func checkin(slot: Int, holder: AnyObject, leaseGuard: LeaseGuard, generation: UInt64) {
         let now = clock.now()
-        var effects = Effects()
+        // As in `tryCheckout`: effects only when the check-in has work (a waiter to serve, a close).
+        var effects: Effects? = nil
         state.withLock { state in
             guard state.holders[slot] === holder else { return }
             let action: Machine.Action
@@ -164,9 +190,13 @@ final class PoolRunner: Sendable {
             case .stale:
                 return
             }
-            if action.hasWork { self.collect(action, into: &effects, state: &state, now: now) }
+            if action.hasWork {
+                var collected = Effects()
+                self.collect(action, into: &collected, state: &state, now: now)
+                effects = consume collected
+            }
         }
-        if effects.lease != nil || !effects.work.isEmpty || !effects.failures.isEmpty { run(effects) }
+        if let effects = effects.take() { run(effects) }
     }
 
     func giveBackBroken(slot: Int, holder: AnyObject, leaseGuard: LeaseGuard, generation: UInt64, error: any Error, stop: Bool) {
@@ -253,7 +283,7 @@ final class PoolRunner: Sendable {
         run(effects)
     }
 
-    private static func makeLease(
+    private func makeLease(
         _ grant: Machine.Grant,
         requestedAt: PoolInstant,
         now: PoolInstant,
@@ -273,7 +303,7 @@ final class PoolRunner: Sendable {
     private func collect(_ action: Machine.Action, into effects: inout Effects, state: inout State, now: PoolInstant? = nil) {
         if let lease = action.lease {
             let continuation = state.waiters.removeValue(forKey: lease.request)!
-            let made = Self.makeLease(lease.grant, requestedAt: lease.requestedAt, now: now ?? clock.now(), state: &state)
+            let made = self.makeLease(lease.grant, requestedAt: lease.requestedAt, now: now ?? clock.now(), state: &state)
             effects.lease = (continuation, made)
         }
         for failure in action.failures {

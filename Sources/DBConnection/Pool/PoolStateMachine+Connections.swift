@@ -201,7 +201,7 @@ extension PoolStateMachine {
 
     /// Why a connection must be recycled now (`disconnectAll`, `maxLifetime`), if it must.
     func recycleReason(slot: SlotID, now: Instant) -> ConnectionError? {
-        guard let connectedAt = slots[slot].connectedAt else { return nil }
+        guard recycles, let connectedAt = slots[slot].connectedAt else { return nil }
         let spread = slots[slot].spread
         if let request = disconnectAllRequest, connectedAt <= request.at {
             let offset = Self.spread(spread, over: request.interval)
@@ -239,6 +239,7 @@ extension PoolStateMachine {
     /// or idle tick once `now + (spread mod interval)` has passed.
     mutating func disconnectAll(interval: Duration, now: Instant) {
         disconnectAllRequest = (now, interval)
+        recycles = true
     }
 
     // MARK: Connecting

@@ -222,6 +222,9 @@ struct PoolStateMachine: Sendable {
     var codel: CoDel
     var timers: TimerState
     var disconnectAllRequest: (at: Instant, interval: Duration)?
+    /// Whether connections can need recycling at all (`maxLifetime` set or `disconnectAll` requested):
+    /// one flag for the check-in to test instead of both.
+    var recycles: Bool
     var restarts: Deque<Instant> = []
     var random: SplitMix64
     var phase: Phase = .running
@@ -251,6 +254,7 @@ struct PoolStateMachine: Sendable {
 
     init(configuration: Configuration, now: Instant) {
         self.configuration = configuration
+        self.recycles = configuration.maxLifetime != nil
         var random = SplitMix64(seed: configuration.seed)
         self.slots = (0..<configuration.poolSize).map { _ in
             Slot(
