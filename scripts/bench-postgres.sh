@@ -400,7 +400,7 @@ if __name__ == "__main__":
     elif command == "show":
         r = json.loads(args[0])
         note = f'   ({r["note"]})' if r["note"] else ""
-        print(f'  {r["implementation"]:<20} {r["tps"]:>10,.0f} tps   p50 {fmt_us(r["p50_us"]):>9}   '
+        print(f'  {r["implementation"]:<24} {r["tps"]:>10,.0f} tps   p50 {fmt_us(r["p50_us"]):>9}   '
               f'p99 {fmt_us(r["p99_us"]):>9}{note}')
     else:
         kind, clients, round_ = command, int(args[-2]), int(args[-1])

@@ -1,6 +1,7 @@
 import DBConnection
 import Foundation
 import NIOCore
+import NIOEmbedded
 import Synchronization
 import Testing
 
@@ -49,6 +50,141 @@ import Testing
         wide.writeInteger(Int16(3))
         let error = #expect(throws: PGError.self) { try BackendObserver.decodeRow(&wide, types: [PGTypeOID.int4]) }
         #expect(error?.code == .protocolViolation)
+    }
+
+    /// What the server answers one execution, with a notice inside and a ParameterStatus right
+    /// after the ReadyForQuery; and what of it belongs to PostgresNIO.
+    static func answer() -> (all: ByteBuffer, forwarded: ByteBuffer) {
+        func message(_ type: UInt8, _ body: (inout ByteBuffer) -> Void) -> ByteBuffer {
+            var content = ByteBuffer()
+            body(&content)
+            var framed = ByteBuffer()
+            framed.writeInteger(type)
+            framed.writeInteger(Int32(4 + content.readableBytes))
+            framed.writeBuffer(&content)
+            return framed
+        }
+        func row(_ n: Int32, _ text: String) -> ByteBuffer {
+            message(UInt8(ascii: "D")) {
+                $0.writeInteger(Int16(2))
+                $0.writeInteger(Int32(4))
+                $0.writeInteger(n)
+                $0.writeInteger(Int32(text.utf8.count))
+                $0.writeString(text)
+            }
+        }
+        let notice = message(UInt8(ascii: "N")) {
+            $0.writeNullTerminatedString("SNOTICE")
+            $0.writeNullTerminatedString("Mhello")
+            $0.writeInteger(UInt8(0))
+        }
+        let parameter = message(UInt8(ascii: "S")) {
+            $0.writeNullTerminatedString("application_name")
+            $0.writeNullTerminatedString("renamed")
+        }
+        let parts = [
+            message(UInt8(ascii: "2")) { _ in }, row(1, "one"), notice, row(2, String(repeating: "x", count: 300)),
+            message(UInt8(ascii: "C")) { $0.writeNullTerminatedString("SELECT 2") },
+            message(UInt8(ascii: "Z")) { $0.writeInteger(UInt8(ascii: "T")) }, parameter,
+        ]
+        var all = ByteBuffer()
+        var forwarded = ByteBuffer()
+        for part in parts {
+            all.writeImmutableBuffer(part)
+            let type = part.getInteger(at: part.readerIndex, as: UInt8.self)
+            if type == UInt8(ascii: "N") || type == UInt8(ascii: "S") { forwarded.writeImmutableBuffer(part) }
+        }
+        return (all, forwarded)
+    }
+
+    /// The observer in an embedded channel, the server's answer fed in pieces of every size: the
+    /// request goes out as built, the rows and tag come back decoded, the status is recorded, and the
+    /// notice and the bytes after the ReadyForQuery reach the next handler (PostgresNIO's place) whole.
+    @Test(arguments: [1, 2, 3, 7, 64, 4096])
+    func anExchangeSplitAnywhereIsReadWholeAndTheRestPassesOn(_ chunkSize: Int) async throws {
+        let state = BackendState()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(BackendObserver(state: state))
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5432)).get()
+        let observer = try #require(state.directObserver)
+        let request = DirectCall.request(statement: "s1", params: [])
+        let (answer, forwarded) = Self.answer()
+        let outcome = try await withUnsafeThrowingContinuation { continuation in
+            observer.value.startDirect(
+                DirectCall(request: request, columnTypes: [PGTypeOID.int4, PGTypeOID.text], continuation: continuation)
+            )
+            #expect((try? channel.readOutbound(as: ByteBuffer.self)) == request)
+            var rest = answer
+            while rest.readableBytes > 0 {
+                let piece = rest.readSlice(length: min(chunkSize, rest.readableBytes))!
+                _ = try? channel.writeInbound(piece)
+            }
+        }
+        #expect(outcome.rows == [[.int32(1), .text("one")], [.int32(2), .text(String(repeating: "x", count: 300))]])
+        #expect(outcome.commandTag == "SELECT 2")
+        var passedOn = ByteBuffer()
+        while var piece = try channel.readInbound(as: ByteBuffer.self) { passedOn.writeBuffer(&piece) }
+        #expect(passedOn == forwarded)
+        #expect(state.isSettled)
+        _ = try? await channel.close().get()
+        #expect(state.directObserver == nil)
+    }
+
+    /// The exchange waits while PostgresNIO's own statement is answered: the Bind goes out only after
+    /// the ReadyForQuery PostgresNIO is owed, which passes on to PostgresNIO.
+    @Test func theRequestWaitsUntilPostgresNIOHasNothingOnTheWire() async throws {
+        let state = BackendState()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(BackendObserver(state: state))
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5432)).get()
+        let observer = try #require(state.directObserver)
+        state.sent(readyOwed: 1)  // PostgresNIO's statement in flight
+        var ready = ByteBuffer()
+        ready.writeInteger(UInt8(ascii: "Z"))
+        ready.writeInteger(Int32(5))
+        ready.writeInteger(UInt8(ascii: "I"))
+        var complete = ByteBuffer()
+        complete.writeInteger(UInt8(ascii: "C"))
+        complete.writeInteger(Int32(4 + 9))
+        complete.writeNullTerminatedString("SELECT 0")
+        let request = DirectCall.request(statement: "s", params: [])
+        let outcome = try await withUnsafeThrowingContinuation { continuation in
+            observer.value.startDirect(DirectCall(request: request, columnTypes: [], continuation: continuation))
+            #expect((try? channel.readOutbound(as: ByteBuffer.self)) == nil)
+            _ = try? channel.writeInbound(ready)  // PostgresNIO's answer ends
+            #expect((try? channel.readInbound(as: ByteBuffer.self)) == ready)
+            #expect((try? channel.readOutbound(as: ByteBuffer.self)) == request)
+            _ = try? channel.writeInbound(complete)
+            _ = try? channel.writeInbound(ready)
+        }
+        #expect(outcome.commandTag == "SELECT 0")
+        #expect((try channel.readInbound(as: ByteBuffer.self)) == nil)
+        #expect(state.isSettled)
+    }
+
+    @Test func aClosingChannelFailsTheExchangeInFlight() async throws {
+        let state = BackendState()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(BackendObserver(state: state))
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5432)).get()
+        let observer = try #require(state.directObserver)
+        let error = await #expect(throws: PGError.self) {
+            _ = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<DirectOutcome, any Error>) in
+                observer.value.startDirect(
+                    DirectCall(
+                        request: DirectCall.request(statement: "s", params: []),
+                        columnTypes: [],
+                        continuation: continuation
+                    )
+                )
+                var half = ByteBuffer()
+                half.writeInteger(UInt8(ascii: "2"))
+                _ = try? channel.writeInbound(half)
+                channel.pipeline.fireChannelInactive()
+            }
+        }
+        #expect(error?.code == .connectionClosed)
+        #expect(error?.invalidatesConnection == true)
     }
 
     @Test func errorResponsesKeepTheirFields() {
