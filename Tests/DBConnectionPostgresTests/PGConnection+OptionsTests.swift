@@ -27,6 +27,17 @@ import Testing
         #expect(options.tls == .prefer)
         #expect(options.connectTimeout == .seconds(10))
         #expect(options.statementCacheSize == 100)
+        #expect(options.directExecute)
+    }
+
+    @Test func directExecuteTurnsOffFromTheURLAndShowsInTheDescription() throws {
+        let off = try PGConnection.Options(url: "postgres://app@h/db?direct_execute=off")
+        #expect(!off.directExecute)
+        #expect(off.description.hasSuffix("&direct_execute=off"))
+        #expect(try PGConnection.Options(url: off.description).directExecute == false)
+        let on = try PGConnection.Options(url: "postgres://app@h/db?direct_execute=on")
+        #expect(on.directExecute)
+        #expect(!on.description.contains("direct_execute"))
     }
 
     @Test(arguments: [
@@ -61,6 +72,7 @@ import Testing
         ("postgres://app:secret@h/db?sslmode=allow", "sslmode"),
         ("postgres://app:secret@h/db?bogus=1", "unknown option"),
         ("postgres://app:secret@h/db?connect_timeout=soon", "connect_timeout"),
+        ("postgres://app:secret@h/db?direct_execute=maybe", "direct_execute must be on or off"),
         ("postgres://app:sec%ZZret@h/db", "percent-escape"),
         ("postgres://app:secret@[::1/db", "IPv6"),
         ("app:secret@h/db", "://"),
