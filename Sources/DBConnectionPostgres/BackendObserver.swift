@@ -463,14 +463,20 @@ struct MessageScanner {
         while !isCorrupt {
             if !inBody {
                 let headerSize = typed ? 5 : 4
-                let take = min(headerSize - header.count, buffer.readableBytes)
-                if take == 0 { return nil }
-                header.append(contentsOf: buffer.readBytes(length: take)!)
-                guard header.count == headerSize else { return nil }
-                let lengthBytes = header.suffix(4)
-                let length = lengthBytes.reduce(Int32(0)) { $0 << 8 | Int32($1) }
-                bodyType = typed ? header[0] : 0
-                header.removeAll(keepingCapacity: true)
+                let length: Int32
+                if header.isEmpty, buffer.readableBytes >= headerSize {
+                    // The whole header is here (the usual case): read it in place, no copy.
+                    bodyType = typed ? buffer.readInteger(as: UInt8.self)! : 0
+                    length = buffer.readInteger(as: Int32.self)!
+                } else {
+                    while header.count < headerSize, let byte = buffer.readInteger(as: UInt8.self) {
+                        header.append(byte)
+                    }
+                    guard header.count == headerSize else { return nil }
+                    length = header.suffix(4).reduce(Int32(0)) { $0 << 8 | Int32($1) }
+                    bodyType = typed ? header[0] : 0
+                    header.removeAll(keepingCapacity: true)
+                }
                 guard length >= 4 else {
                     isCorrupt = true
                     return nil

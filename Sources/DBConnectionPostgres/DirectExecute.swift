@@ -29,12 +29,12 @@ struct DirectCall: Sendable {
     var error: PGError?
 
     /// The Bind, Execute and Sync messages for one execution of the named statement `statement`:
-    /// every parameter and every result column in binary format.
-    /// - Parameter params: each parameter's bytes, `nil` for `NULL`.
-    static func request(statement: String, params: [ByteBuffer?]) -> ByteBuffer {
-        var size = 1 + 4 + 1 + statement.utf8.count + 1 + 2 + 2 + 2 + 2 + 2 + 10 + 5
-        for param in params { size += 4 + (param?.readableBytes ?? 0) }
-        var buffer = ByteBufferAllocator().buffer(capacity: size)
+    /// every parameter (each encoded as its type in `types`, straight into the message) and every
+    /// result column in binary format.
+    /// - Throws: ``PGError`` ``PGError/Code/invalidValue`` naming the parameter (`parameter $2: …`)
+    ///   when a value does not convert to its parameter's type.
+    static func request(statement: String, params: [PGValue], types: [UInt32]) throws(PGError) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: 64 + statement.utf8.count + 16 * params.count)
         buffer.writeInteger(UInt8(ascii: "B"))
         let lengthIndex = buffer.writerIndex
         buffer.writeInteger(Int32(0))
@@ -48,12 +48,17 @@ struct DirectCall: Sendable {
             buffer.writeInteger(Int16(1))
         }
         buffer.writeInteger(Int16(params.count))
-        for param in params {
-            if var bytes = param {
-                buffer.writeInteger(Int32(bytes.readableBytes))
-                buffer.writeBuffer(&bytes)
-            } else {
-                buffer.writeInteger(Int32(-1))
+        for (index, (value, type)) in zip(params, types).enumerated() {
+            let sizeIndex = buffer.writerIndex
+            buffer.writeInteger(Int32(-1))
+            do {
+                if try PGEncoding.writeBinary(value, as: type, into: &buffer) {
+                    buffer.setInteger(Int32(buffer.writerIndex - sizeIndex - 4), at: sizeIndex)
+                }
+            } catch {
+                var error = error
+                error.message = "parameter $\(index + 1): " + error.message
+                throw error
             }
         }
         buffer.writeInteger(Int16(1))  // one format code for all result columns: binary

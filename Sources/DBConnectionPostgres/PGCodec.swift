@@ -323,7 +323,18 @@ enum PGEncoding {
     /// to numbers, `bool` and `uuid`, anything with a text form to the text types. `nil` for `NULL`.
     /// - Throws: ``PGError`` ``PGError/Code/invalidValue`` when the value does not convert.
     static func binary(_ value: PGValue, as oid: UInt32) throws(PGError) -> ByteBuffer? {
-        if case .null = value { return nil }
+        var buffer = ByteBuffer()
+        guard try writeBinary(value, as: oid, into: &buffer) else { return nil }
+        return buffer
+    }
+
+    /// Appends the binary form of `value` as a value of type `oid` to `buffer`, as ``binary(_:as:)``
+    /// makes it, without a buffer of its own.
+    /// - Returns: `false` for `NULL` (nothing written).
+    /// - Throws: ``PGError`` ``PGError/Code/invalidValue`` when the value does not convert; `buffer`
+    ///   may then hold part of the value.
+    static func writeBinary(_ value: PGValue, as oid: UInt32, into buffer: inout ByteBuffer) throws(PGError) -> Bool {
+        if case .null = value { return false }
         func mismatch(_ why: String = "") -> PGError {
             PGError(
                 .invalidValue,
@@ -344,7 +355,6 @@ enum PGEncoding {
             default: return nil
             }
         }
-        var buffer = ByteBuffer()
         switch oid {
         case PGTypeOID.bool:
             switch value {
@@ -387,8 +397,8 @@ enum PGEncoding {
             case .double(let d): text = d.isFinite ? "\(d)" : PGTextEncoding.text(of: value)!
             default: throw mismatch()
             }
-            guard let numeric = PGNumeric.binary(text) else { throw mismatch(": \"\(text)\" is not a number") }
-            buffer = numeric
+            guard var numeric = PGNumeric.binary(text) else { throw mismatch(": \"\(text)\" is not a number") }
+            buffer.writeBuffer(&numeric)
         case PGTypeOID.text, PGTypeOID.varchar, PGTypeOID.bpchar, PGTypeOID.name, PGTypeOID.unknown, PGTypeOID.xml,
             PGTypeOID.char, PGTypeOID.json:
             guard let text = try PGTextEncoding.textThrowing(value) else { throw mismatch() }
@@ -420,7 +430,8 @@ enum PGEncoding {
             if case .other(let type, let bytes) = value, type == oid {
                 buffer.writeBytes(bytes)
             } else if let elementOID = PGTypeOID.elementOfArray[oid], case .array(let elements) = value {
-                buffer = try binaryArray(elements, elementOID: elementOID)
+                var array = try binaryArray(elements, elementOID: elementOID)
+                buffer.writeBuffer(&array)
             } else {
                 throw mismatch(
                     "; bind .other(typeOID: \(oid), bytes:) with the binary form, or cast in SQL ($n::text::type) "
@@ -428,7 +439,7 @@ enum PGEncoding {
                 )
             }
         }
-        return buffer
+        return true
     }
 
     /// PostgreSQL's binary array of `elementOID` values; nested arrays make more dimensions and must

@@ -461,21 +461,15 @@ public final class PGConnection: DatabaseConnection {
                 query: query.sql
             )
         }
-        var encoded: [ByteBuffer?] = []
-        encoded.reserveCapacity(params.count)
-        for (index, (value, type)) in zip(params, statement.parameterTypes).enumerated() {
-            do {
-                encoded.append(try PGEncoding.binary(value, as: type))
-            } catch {
-                var error = error.with(query: query.sql)
-                error.message = "parameter $\(index + 1): " + error.message
-                throw error
-            }
-        }
         if options.directExecute, let serverName = statement.serverName, let columnTypes = statement.columnTypes,
             let observer = backend.directObserver
         {
-            let request = DirectCall.request(statement: serverName, params: encoded)
+            let request: ByteBuffer
+            do {
+                request = try DirectCall.request(statement: serverName, params: params, types: statement.parameterTypes)
+            } catch {
+                throw error.with(query: query.sql)
+            }
             directExecutions.add(1, ordering: .relaxed)
             let outcome = try await serverCall(query.sql, retryable: true) {
                 try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<DirectOutcome, any Error>) in
@@ -489,8 +483,22 @@ public final class PGConnection: DatabaseConnection {
             }
             return (query, PGResult(columns: statement.columns, rows: outcome.rows, commandTag: outcome.commandTag))
         }
-        let binds = zip(encoded, statement.parameterTypes).map { value, type in
-            PostgresData(type: PostgresDataType(type), formatCode: .binary, value: value)
+        var binds: [PostgresData] = []
+        binds.reserveCapacity(params.count)
+        for (index, (value, type)) in zip(params, statement.parameterTypes).enumerated() {
+            do {
+                binds.append(
+                    PostgresData(
+                        type: PostgresDataType(type),
+                        formatCode: .binary,
+                        value: try PGEncoding.binary(value, as: type)
+                    )
+                )
+            } catch {
+                var error = error.with(query: query.sql)
+                error.message = "parameter $\(index + 1): " + error.message
+                throw error
+            }
         }
         let rows = try await serverCall(query.sql, retryable: true) {
             try await statement.prepared.execute(binds).get()

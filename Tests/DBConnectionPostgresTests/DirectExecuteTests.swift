@@ -10,10 +10,12 @@ import Testing
 /// The driver's own execution of cached prepared statements (``PGConnection/Options/directExecute``):
 /// the bytes it sends and reads, without a server.
 @Suite struct DirectCallCodingTests {
-    @Test func bindExecuteSyncAreFramedAsTheProtocolSays() {
-        var int4 = ByteBuffer()
-        int4.writeInteger(Int32(7))
-        var buffer = DirectCall.request(statement: "s1", params: [int4, nil])
+    @Test func bindExecuteSyncAreFramedAsTheProtocolSays() throws {
+        var buffer = try DirectCall.request(
+            statement: "s1",
+            params: [.int32(7), .null],
+            types: [PGTypeOID.int4, PGTypeOID.int4]
+        )
         var expected: [UInt8] = [UInt8(ascii: "B")]
         let bind: [UInt8] =
             [0] + Array("s1".utf8) + [0]  // portal "", statement "s1"
@@ -27,7 +29,7 @@ import Testing
         expected += [UInt8(ascii: "S"), 0, 0, 0, 4]
         #expect(buffer.readBytes(length: buffer.readableBytes) == expected)
 
-        var none = DirectCall.request(statement: "s", params: [])
+        var none = try DirectCall.request(statement: "s", params: [], types: [])
         let bytes = none.readBytes(length: none.readableBytes) ?? []
         // No parameters: no parameter formats either.
         #expect(Array(bytes[1..<16]) == [0, 0, 0, 15, 0, UInt8(ascii: "s"), 0, 0, 0, 0, 0, 0, 1, 0, 1])
@@ -107,7 +109,7 @@ import Testing
         try channel.pipeline.syncOperations.addHandler(BackendObserver(state: state))
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5432)).get()
         let observer = try #require(state.directObserver)
-        let request = DirectCall.request(statement: "s1", params: [])
+        let request = try DirectCall.request(statement: "s1", params: [], types: [])
         let (answer, forwarded) = Self.answer()
         let outcome = try await withUnsafeThrowingContinuation { continuation in
             observer.value.startDirect(
@@ -147,7 +149,7 @@ import Testing
         complete.writeInteger(UInt8(ascii: "C"))
         complete.writeInteger(Int32(4 + 9))
         complete.writeNullTerminatedString("SELECT 0")
-        let request = DirectCall.request(statement: "s", params: [])
+        let request = try DirectCall.request(statement: "s", params: [], types: [])
         let outcome = try await withUnsafeThrowingContinuation { continuation in
             observer.value.startDirect(DirectCall(request: request, columnTypes: [], continuation: continuation))
             #expect((try? channel.readOutbound(as: ByteBuffer.self)) == nil)
@@ -168,11 +170,12 @@ import Testing
         try channel.pipeline.syncOperations.addHandler(BackendObserver(state: state))
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5432)).get()
         let observer = try #require(state.directObserver)
+        let request = try DirectCall.request(statement: "s", params: [], types: [])
         let error = await #expect(throws: PGError.self) {
             _ = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<DirectOutcome, any Error>) in
                 observer.value.startDirect(
                     DirectCall(
-                        request: DirectCall.request(statement: "s", params: []),
+                        request: request,
                         columnTypes: [],
                         continuation: continuation
                     )
