@@ -238,8 +238,10 @@ struct PGPoolTests {
     /// A caller's deadline passes during `pg_sleep(10)`: the pool takes the lease back and calls
     /// `interrupt()`, the driver sends a cancel request and the server confirms it, the caller gets a
     /// deadline error in about the budget, and the connection, clean again, goes back to the pool: the
-    /// next caller gets the same backend, idle.
-    @Test func aPassedDeadlineCancelsTheStatementAndThePoolKeepsTheConnection() async throws {
+    /// next caller gets the same backend, idle. Run as an unnamed statement (PostgresNIO's path) and
+    /// as a named one (the driver's direct execution).
+    @Test(arguments: [false, true])
+    func aPassedDeadlineCancelsTheStatementAndThePoolKeepsTheConnection(named: Bool) async throws {
         let application = uniqueName("deadline")
         let options = try PGTestEnvironment.options(applicationName: application)
         let events = Mutex<[ConnectionListener.Event]>([])
@@ -249,7 +251,8 @@ struct PGPoolTests {
             let pid = try #require(try await pool.execute("SELECT pg_backend_pid()", []).scalar?.int64)
             let start = ContinuousClock.now
             let error = await #expect(throws: ConnectionError.self) {
-                _ = try await pool.execute("SELECT pg_sleep(10)", [], options: CallOptions(timeout: .milliseconds(500)))
+                let sleep = named ? PGQuery("SELECT pg_sleep(10)", name: "deadline_sleep") : PGQuery("SELECT pg_sleep(10)")
+                _ = try await pool.execute(sleep, [], options: CallOptions(timeout: .milliseconds(500)))
             }
             let elapsed = ContinuousClock.now - start
             // Not a timing assertion: without the cancel the call would take the full 10 seconds.
