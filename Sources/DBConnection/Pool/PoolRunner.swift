@@ -392,10 +392,3 @@ struct Instruments: Sendable {
         waitTime = Metrics.Timer(label: "db.pool.wait_time", dimensions: dimensions)
     }
 }
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (s, a) = components
-        return s * 1_000_000_000 + a / 1_000_000_000
-    }
-}
