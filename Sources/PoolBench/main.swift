@@ -18,7 +18,13 @@ import Foundation
 
 let poolSize = 10
 
-func measure(_ label: String, tasks: Int, cyclesPerTask: Int, pool: ConnectionPool<ScriptedConnection>) async throws {
+func measure(
+    _ label: String,
+    tasks: Int,
+    cyclesPerTask: Int,
+    yielding: Bool = false,
+    pool: ConnectionPool<ScriptedConnection>
+) async throws {
     let options = CallOptions()
     let start = ContinuousClock.now
     try await withThrowingTaskGroup(of: Void.self) { group in
@@ -26,6 +32,7 @@ func measure(_ label: String, tasks: Int, cyclesPerTask: Int, pool: ConnectionPo
             group.addTask {
                 for _ in 0..<cyclesPerTask {
                     let lease = try await pool.checkout(options: options)
+                    if yielding { await Task.yield() }
                     pool.checkin(lease)
                 }
             }
@@ -49,14 +56,20 @@ func runMeasurements() async throws {
         // Wait until every connection joined.
         while pool.metrics().idleConnections < poolSize { await Task.yield() }
         // `PoolBench N` runs N cycles per measurement (default 2,000,000), e.g. a small N under valgrind;
-        // `PoolBench N 1` runs the 1-task measurement only (for a profile of the uncontended path).
+        // `PoolBench N 1` runs the 1-task measurement only (for a profile of the uncontended path);
+        // `PoolBench N yield` runs lease-yield only: 100 tasks that each check out, `Task.yield()`, and
+        // check in, so most checkouts wait and each check-in hands its connection to a waiter.
         let cycles = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 2_000_000
-        let oneTaskOnly = CommandLine.arguments.count > 2 && CommandLine.arguments[2] == "1"
+        let mode = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : ""
         let rounds = cycles >= 1_000_000 ? 3 : 1
         for round in 1...rounds {
             print("round \(round)")
+            if mode == "yield" {
+                try await measure("  lease-yield 100 tasks", tasks: 100, cyclesPerTask: cycles / 100, yielding: true, pool: pool)
+                continue
+            }
             try await measure("  1 task    ", tasks: 1, cyclesPerTask: cycles, pool: pool)
-            if !oneTaskOnly {
+            if mode != "1" {
                 try await measure("  100 tasks ", tasks: 100, cyclesPerTask: cycles / 100, pool: pool)
             }
         }

@@ -40,7 +40,9 @@ final class PoolRunner: Sendable {
 
     struct State: ~Copyable {
         var machine: Machine
-        var waiters: [Machine.RequestID: Continuation]
+        /// In the machine's queue order: a lease for the machine's head waiter finds its continuation
+        /// at the head.
+        var waiters: WaiterQueue<Continuation>
         /// The holder of each slot's open connection (a `ConnectionHolder<Connection>`), and its guard.
         var holders: [(any AnyObject & Sendable)?]
         var guards: [LeaseGuard?]
@@ -78,12 +80,10 @@ final class PoolRunner: Sendable {
         self.clock = clock
         self.logger = logger
         self.instruments = Instruments(name: name)
-        var waiters: [Machine.RequestID: Continuation] = [:]
-        waiters.reserveCapacity(64)
         self.state = Mutex(
             State(
                 machine: machine,
-                waiters: waiters,
+                waiters: WaiterQueue(minimumCapacity: 64),
                 holders: Array(repeating: nil, count: poolSize),
                 guards: Array(repeating: nil, count: poolSize)
             )
@@ -147,7 +147,7 @@ final class PoolRunner: Sendable {
                     case .failed(let error):
                         return .failure(error)
                     case .queued(let action):
-                        state.waiters[request] = continuation
+                        state.waiters.append(request, continuation)
                         self.collect(action, into: &effects, state: &state)
                         return nil
                     case .mustWait:
@@ -160,7 +160,7 @@ final class PoolRunner: Sendable {
         } onCancel: {
             let continuation: Continuation? = state.withLock { state in
                 guard state.machine.cancelCheckout(request) else { return nil }
-                return state.waiters.removeValue(forKey: request)
+                return state.waiters.remove(request)
             }
             continuation?.resume(throwing: CancellationError())
         }
@@ -302,12 +302,12 @@ final class PoolRunner: Sendable {
     /// Turns an action into effects; under the lock, so continuations and holders are taken atomically.
     private func collect(_ action: Machine.Action, into effects: inout Effects, state: inout State, now: PoolInstant? = nil) {
         if let lease = action.lease {
-            let continuation = state.waiters.removeValue(forKey: lease.request)!
+            let continuation = state.waiters.remove(lease.request)!
             let made = self.makeLease(lease.grant, requestedAt: lease.requestedAt, now: now ?? clock.now(), state: &state)
             effects.lease = (continuation, made)
         }
         for failure in action.failures {
-            if let continuation = state.waiters.removeValue(forKey: failure.request) {
+            if let continuation = state.waiters.remove(failure.request) {
                 effects.failures.append((continuation, failure.error))
             }
         }
@@ -390,12 +390,5 @@ struct Instruments: Sendable {
         disconnects = Counter(label: "db.pool.disconnects", dimensions: dimensions)
         drops = Counter(label: "db.pool.queue.drops", dimensions: dimensions)
         waitTime = Metrics.Timer(label: "db.pool.wait_time", dimensions: dimensions)
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (s, a) = components
-        return s * 1_000_000_000 + a / 1_000_000_000
     }
 }

@@ -30,31 +30,25 @@ extension PoolStateMachine {
         busy = true
         guard queue else { return .failed(.queueDisabled(pool: configuration.name)) }
         guard let request else { return .mustWait }
-        waiters.append(request)
-        waiting[request] = Waiter(requestedAt: now, deadline: deadline)
+        waiters.append(request, Waiter(requestedAt: now, deadline: deadline))
         var action = Action()
         noteDeadline(deadline, into: &action)
         return .queued(action)
     }
 
-    /// A waiting caller gave up (its task was cancelled). O(1): the queue entry is skipped later.
+    /// A waiting caller gave up (its task was cancelled). O(log n): the queue entry is skipped later.
     /// - Returns: whether the caller was still waiting (if not, a lease or failure is already on its way).
     mutating func cancelCheckout(_ request: RequestID) -> Bool {
-        waiting.removeValue(forKey: request) != nil
+        waiters.remove(request) != nil
     }
 
-    /// The head waiter, skipping those that gave up.
-    mutating func headWaiter() -> (RequestID, Waiter)? {
-        while let id = waiters.first {
-            if let waiter = waiting[id] { return (id, waiter) }
-            waiters.removeFirst()
-        }
-        return nil
+    /// The head waiter (those that gave up are never at the head).
+    func headWaiter() -> (RequestID, Waiter)? {
+        waiters.first
     }
 
     mutating func popWaiter() {
-        let id = waiters.removeFirst()
-        waiting[id] = nil
+        waiters.removeFirst()
     }
 
     /// A connection joins the pool (check-in, new connection, ping done): db_connection's `handle_checkin`.
@@ -152,17 +146,10 @@ extension PoolStateMachine {
     /// Drops every waiter that waited more than twice the target.
     private mutating func dropSlow(time: Instant, into action: inout Action) {
         let limit = configuration.queueTarget * 2
-        var kept = Deque<RequestID>(minimumCapacity: waiters.count)
-        for id in waiters {
-            guard let waiter = waiting[id] else { continue }
+        let dropped = waiters.removeAll { _, waiter in waiter.requestedAt.duration(to: time) > limit }
+        for (id, waiter) in dropped {
             let wait = waiter.requestedAt.duration(to: time)
-            if wait > limit {
-                waiting[id] = nil
-                action.failures.append(Failure(request: id, error: .queueDropped(after: wait, pool: configuration.name)))
-            } else {
-                kept.append(id)
-            }
+            action.failures.append(Failure(request: id, error: .queueDropped(after: wait, pool: configuration.name)))
         }
-        waiters = kept
     }
 }

@@ -118,18 +118,14 @@ extension PoolStateMachine {
                 next = min(next ?? deadline, deadline)
             }
         }
-        if !waiting.isEmpty {
-            var expired: [RequestID] = []
-            for (id, waiter) in waiting {
-                guard let deadline = waiter.deadline else { continue }
-                if deadline <= now {
-                    expired.append(id)
-                } else {
-                    next = min(next ?? deadline, deadline)
-                }
+        if !waiters.isEmpty {
+            let expired = waiters.removeAll { _, waiter in
+                guard let deadline = waiter.deadline else { return false }
+                if deadline <= now { return true }
+                next = min(next ?? deadline, deadline)
+                return false
             }
-            for id in expired.sorted() {
-                waiting[id] = nil
+            for id in expired.map(\.id).sorted() {
                 action.failures.append(Failure(request: id, error: .deadlineInQueue(pool: configuration.name)))
             }
         }

@@ -217,8 +217,8 @@ struct PoolStateMachine: Sendable {
     /// db_connection's `busy` state: no idle connection was found at the last checkout, so check-ins go
     /// through the CoDel dequeue.
     var busy = true
-    var waiters: Deque<RequestID>
-    var waiting: [RequestID: Waiter]
+    /// Waiting callers, first come first served.
+    var waiters: WaiterQueue<Waiter>
     var codel: CoDel
     var timers: TimerState
     var disconnectAllRequest: (at: Instant, interval: Duration)?
@@ -268,8 +268,7 @@ struct PoolStateMachine: Sendable {
         }
         self.random = random
         self.idle = Deque(minimumCapacity: configuration.poolSize)
-        self.waiters = Deque(minimumCapacity: 64)
-        self.waiting = Dictionary(minimumCapacity: 64)
+        self.waiters = WaiterQueue(minimumCapacity: 64)
         self.codel = CoDel(delay: .zero, slow: false, next: now)
         self.timers = TimerState()
     }
@@ -291,7 +290,7 @@ struct PoolStateMachine: Sendable {
         PoolMetrics(
             idleConnections: idleCount,
             busyConnections: leasedCount,
-            queueLength: waiting.count,
+            queueLength: waiters.count,
             openConnections: slots.lazy.filter(\.isOpen).count
         )
     }
