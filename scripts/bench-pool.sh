@@ -66,8 +66,14 @@ command -v python3 >/dev/null || { echo "bench-pool.sh: python3 is needed for th
 
 if $build; then
     echo "bench-pool: building pool-bench (release)..." >&2
-    swift build -c release --package-path "$package" --product pool-bench 2>&1 |
-        grep -v -e "found 1 file(s) which are unhandled" -e "/CMakeLists.txt$" >&2 || true
+    build_log="$(mktemp)"
+    if ! swift build -c release --package-path "$package" --product pool-bench >"$build_log" 2>&1; then
+        grep -v -e "found 1 file(s) which are unhandled" -e "/CMakeLists.txt$" "$build_log" >&2 || true
+        rm -f "$build_log"
+        echo "bench-pool.sh: building pool-bench failed (output above); not measuring an old binary" >&2
+        exit 1
+    fi
+    rm -f "$build_log"
 fi
 bindir="$(swift build -c release --package-path "$package" --show-bin-path)"
 bench="$bindir/pool-bench"
