@@ -76,8 +76,8 @@ final class PoolClock: Sendable {
     /// The effective deadline of a call that asked at `now`: the earlier of `now + timeout` and the
     /// call's absolute deadline.
     func deadline(for options: CallOptions, now: PoolInstant) -> PoolInstant? {
-        let byTimeout = options.timeout.map { now + $0 }
-        guard let absolute = options.deadline.map(instant) else { return byTimeout }
+        let byTimeout = options.timeoutNanoseconds.map { PoolInstant(nanoseconds: now.nanoseconds.saturatingAdd($0)) }
+        guard options.hasDeadline, let absolute = options.deadline.map(instant) else { return byTimeout }
         guard let byTimeout else { return absolute }
         return min(byTimeout, absolute)
     }
