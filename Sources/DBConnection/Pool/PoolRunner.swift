@@ -98,23 +98,28 @@ final class PoolRunner: Sendable {
     func tryCheckout(options: CallOptions) throws -> FastCheckout {
         let now = clock.now()
         let deadline = clock.deadline(for: options, now: now)
-        var lease: CoreLease?
         var failure: ConnectionError?
         // Effects only when the machine asks for work (a new deadline timer): the common case builds none.
         var effects: Effects? = nil
-        state.withLock { state in
+        let lease: CoreLease? = state.withLock { state in
+            // The common case first: a small grant instead of a `CheckoutResult` with an `Action`.
+            if let grant = state.machine.checkoutIdle(now: now, deadline: deadline) {
+                return self.makeLease(grant, requestedAt: now, now: now, state: &state)
+            }
             switch state.machine.checkout(request: nil, now: now, deadline: deadline, queue: options.queue) {
             case .leased(let grant, let action):
-                lease = self.makeLease(grant, requestedAt: now, now: now, state: &state)
+                let lease = self.makeLease(grant, requestedAt: now, now: now, state: &state)
                 if action.hasWork {
                     var collected = Effects()
                     self.collect(action, into: &collected, state: &state)
                     effects = consume collected
                 }
+                return lease
             case .failed(let error):
                 failure = error
+                return nil
             case .mustWait, .queued:
-                break
+                return nil
             }
         }
         if let effects = effects.take() { run(effects) }
@@ -179,6 +184,8 @@ final class PoolRunner: Sendable {
             let action: Machine.Action
             switch leaseGuard.release(generation: generation) {
             case .released:
+                // The common case first: back to idle, no `Action` built.
+                if state.machine.checkinToIdle(slot: slot, generation: generation, now: now) { return }
                 action = state.machine.checkin(slot: slot, generation: generation, now: now)
             case .busy:
                 let error = ConnectionError(
