@@ -109,14 +109,14 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
     /// retain and release); the deadline converted without a closure over the clock.
     @inlinable
     func lease(_ core: consuming CoreLease) -> PoolLease<Connection> {
-        var deadline: ContinuousClock.Instant?
-        if let instant = core.deadline { deadline = runner.clock.continuous(instant) }
+        var deadline: Duration?
+        if let instant = core.deadline { deadline = runner.clock.leaseDeadline(instant) }
         return PoolLease(
             holder: unsafeDowncast(core.holder, to: ConnectionHolder<Connection>.self),
             generation: core.generation,
             poolTime: core.poolTime,
             idleTime: core.idleTime,
-            deadline: deadline
+            deadlineSinceReference: deadline
         )
     }
 

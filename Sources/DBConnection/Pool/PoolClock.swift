@@ -15,9 +15,11 @@ import Darwin
 @usableFromInline
 final class PoolClock: Sendable {
     /// The instant the pool's offsets count from.
-    @usableFromInline let origin: ContinuousClock.Instant
+    let origin: ContinuousClock.Instant
     /// Whether the clock is `ContinuousClock`, read directly on the hot path (no closure call).
     let isContinuous: Bool
+    /// `origin` as the time since `leaseDeadlineReference`, for ``leaseDeadline(_:)``.
+    @usableFromInline let originSinceLeaseReference: Duration
     /// `origin` as a raw reading of `ContinuousClock`'s source (``continuousNanoseconds()``), when
     /// `isContinuous`.
     let originNanoseconds: Int64
@@ -31,6 +33,7 @@ final class PoolClock: Sendable {
         let origin = clock.now
         let after = isContinuous ? Self.continuousNanoseconds()! : 0
         self.origin = origin
+        self.originSinceLeaseReference = leaseDeadlineReference.duration(to: origin)
         self.isContinuous = isContinuous
         self.originNanoseconds = before + (after - before) / 2
         self.readClock = { PoolInstant(offset: origin.duration(to: clock.now)) }
@@ -68,9 +71,14 @@ final class PoolClock: Sendable {
         PoolInstant(offset: origin.duration(to: continuous))
     }
 
-    @inlinable
     func continuous(_ instant: PoolInstant) -> ContinuousClock.Instant {
         origin + instant.offset
+    }
+
+    /// `instant` as a ``PoolLease`` keeps its deadline: the time since `leaseDeadlineReference`.
+    @inlinable
+    func leaseDeadline(_ instant: PoolInstant) -> Duration {
+        originSinceLeaseReference + instant.offset
     }
 
     /// The effective deadline of a call that asked at `now`: the earlier of `now + timeout` and the

@@ -13,7 +13,7 @@ struct CoreLease: Sendable {
     @usableFromInline let poolTime: Duration?
     @usableFromInline let idleTime: Duration?
     /// On the pool's clock (a frozen layout; `ContinuousClock.Instant` is resilient and would make
-    /// every copy of this struct go through runtime witnesses): ``PoolClock/continuous(_:)`` converts.
+    /// every copy of this struct go through runtime witnesses): ``PoolClock/leaseDeadline(_:)`` converts.
     @usableFromInline let deadline: PoolInstant?
 }
 
