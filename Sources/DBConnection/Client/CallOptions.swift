@@ -10,9 +10,21 @@ public struct CallOptions: Sendable {
     public var queue: Bool
     /// The time budget of the call, counted from the moment it asks for a connection, so time in the
     /// queue counts. Default 15 seconds; `nil` means no limit.
-    public var timeout: Duration?
+    public var timeout: Duration? {
+        didSet { timeoutNanoseconds = timeout.map(\.nanoseconds) }
+    }
+    /// ``timeout`` in whole nanoseconds (saturating), computed when it is set: a pool's checkout adds it
+    /// to an `Int64` instant without converting a 128-bit `Duration` every time.
+    ///
+    /// Stored before ``deadline``, whose type has a resilient layout: the fields before it sit at fixed
+    /// offsets, so the checkout reads them without asking the runtime for the layout.
+    private(set) var timeoutNanoseconds: Int64?
+    /// Whether ``deadline`` is set, kept with it, so that a checkout without one skips reading it.
+    private(set) var hasDeadline: Bool
     /// An absolute deadline. When both this and ``timeout`` are set, the earlier wins. Default `nil`.
-    public var deadline: ContinuousClock.Instant?
+    public var deadline: ContinuousClock.Instant? {
+        didSet { hasDeadline = deadline != nil }
+    }
     /// Receives a ``LogEntry`` for each logged call. Default `nil`.
     public var log: (@Sendable (LogEntry) -> Void)?
     /// How many times a call on the pool checks out again after a ``DisconnectError`` with `retry`.
@@ -38,6 +50,8 @@ public struct CallOptions: Sendable {
     ) {
         self.queue = queue
         self.timeout = timeout
+        self.timeoutNanoseconds = timeout.map(\.nanoseconds)
+        self.hasDeadline = deadline != nil
         self.deadline = deadline
         self.log = log
         self.checkoutRetries = checkoutRetries

@@ -28,6 +28,9 @@ public protocol DatabasePool<Connection>: Sendable {
     func stop(_ lease: PoolLease<Connection>, error: any Error)
 }
 
+/// The instant every ``PoolLease`` counts its deadline from: any fixed instant will do.
+let leaseDeadlineReference = ContinuousClock.now
+
 /// One lease of a connection: what ``DatabasePool/checkout(options:)`` returns.
 public struct PoolLease<Connection: DatabaseConnection>: Sendable {
     /// The guard of the connection; every call goes through it.
@@ -39,7 +42,13 @@ public struct PoolLease<Connection: DatabaseConnection>: Sendable {
     /// How long the connection was idle before this lease, if the pool measured it.
     public let idleTime: Duration?
     /// When the lease must end, if ever.
-    public let deadline: ContinuousClock.Instant?
+    public var deadline: ContinuousClock.Instant? {
+        deadlineSinceReference.map { leaseDeadlineReference.advanced(by: $0) }
+    }
+    /// ``deadline`` as the time since `leaseDeadlineReference`. `ContinuousClock.Instant` has a
+    /// resilient layout, so a stored one makes every copy and destruction of a lease go through the
+    /// runtime's value witnesses; a `Duration` is a frozen pair of integers.
+    @usableFromInline let deadlineSinceReference: Duration?
 
     /// Makes a lease; pools call this after ``ConnectionHolder/grant(generation:)``.
     public init(
@@ -53,7 +62,24 @@ public struct PoolLease<Connection: DatabaseConnection>: Sendable {
         self.generation = generation
         self.poolTime = poolTime
         self.idleTime = idleTime
-        self.deadline = deadline
+        self.deadlineSinceReference = deadline.map { leaseDeadlineReference.duration(to: $0) }
+    }
+
+    /// Makes a lease whose deadline is given as the time since `leaseDeadlineReference`: a pool's
+    /// checkout, which has it that way (``PoolClock/leaseDeadline(_:)``).
+    @usableFromInline
+    init(
+        holder: ConnectionHolder<Connection>,
+        generation: UInt64,
+        poolTime: Duration?,
+        idleTime: Duration?,
+        deadlineSinceReference: Duration?
+    ) {
+        self.holder = holder
+        self.generation = generation
+        self.poolTime = poolTime
+        self.idleTime = idleTime
+        self.deadlineSinceReference = deadlineSinceReference
     }
 
     /// The connection's identity.

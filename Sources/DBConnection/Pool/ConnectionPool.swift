@@ -97,19 +97,26 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
     /// is synchronous and not generic.
     @inlinable
     public func checkout(options: CallOptions) async throws -> PoolLease<Connection> {
-        let core: CoreLease
         switch try runner.tryCheckout(options: options) {
-        case .leased(let lease):
-            core = lease
+        case .leased(let core):
+            return lease(core)
         case .mustWait(let requestedAt, let deadline):
-            core = try await runner.waitForConnection(requestedAt: requestedAt, deadline: deadline)
+            return lease(try await runner.waitForConnection(requestedAt: requestedAt, deadline: deadline))
         }
+    }
+
+    /// The typed lease of a ``CoreLease``, which it consumes (its holder moves into the lease, no
+    /// retain and release); the deadline converted without a closure over the clock.
+    @inlinable
+    func lease(_ core: consuming CoreLease) -> PoolLease<Connection> {
+        var deadline: Duration?
+        if let instant = core.deadline { deadline = runner.clock.leaseDeadline(instant) }
         return PoolLease(
             holder: unsafeDowncast(core.holder, to: ConnectionHolder<Connection>.self),
             generation: core.generation,
             poolTime: core.poolTime,
             idleTime: core.idleTime,
-            deadline: core.deadline.map(runner.clock.continuous)
+            deadlineSinceReference: deadline
         )
     }
 
@@ -119,7 +126,6 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
         runner.checkin(
             slot: lease.holder.id.poolIndex - 1,
             holder: lease.holder,
-            leaseGuard: lease.holder.leaseGuard,
             generation: lease.generation
         )
     }
@@ -129,7 +135,6 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
         runner.giveBackBroken(
             slot: lease.holder.id.poolIndex - 1,
             holder: lease.holder,
-            leaseGuard: lease.holder.leaseGuard,
             generation: lease.generation,
             error: error,
             stop: false
@@ -141,7 +146,6 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
         runner.giveBackBroken(
             slot: lease.holder.id.poolIndex - 1,
             holder: lease.holder,
-            leaseGuard: lease.holder.leaseGuard,
             generation: lease.generation,
             error: error,
             stop: true

@@ -15,9 +15,11 @@ import Darwin
 @usableFromInline
 final class PoolClock: Sendable {
     /// The instant the pool's offsets count from.
-    @usableFromInline let origin: ContinuousClock.Instant
+    let origin: ContinuousClock.Instant
     /// Whether the clock is `ContinuousClock`, read directly on the hot path (no closure call).
     let isContinuous: Bool
+    /// `origin` as the time since `leaseDeadlineReference`, for ``leaseDeadline(_:)``.
+    @usableFromInline let originSinceLeaseReference: Duration
     /// `origin` as a raw reading of `ContinuousClock`'s source (``continuousNanoseconds()``), when
     /// `isContinuous`.
     let originNanoseconds: Int64
@@ -31,6 +33,7 @@ final class PoolClock: Sendable {
         let origin = clock.now
         let after = isContinuous ? Self.continuousNanoseconds()! : 0
         self.origin = origin
+        self.originSinceLeaseReference = leaseDeadlineReference.duration(to: origin)
         self.isContinuous = isContinuous
         self.originNanoseconds = before + (after - before) / 2
         self.readClock = { PoolInstant(offset: origin.duration(to: clock.now)) }
@@ -68,16 +71,21 @@ final class PoolClock: Sendable {
         PoolInstant(offset: origin.duration(to: continuous))
     }
 
-    @inlinable
     func continuous(_ instant: PoolInstant) -> ContinuousClock.Instant {
         origin + instant.offset
+    }
+
+    /// `instant` as a ``PoolLease`` keeps its deadline: the time since `leaseDeadlineReference`.
+    @inlinable
+    func leaseDeadline(_ instant: PoolInstant) -> Duration {
+        originSinceLeaseReference + instant.offset
     }
 
     /// The effective deadline of a call that asked at `now`: the earlier of `now + timeout` and the
     /// call's absolute deadline.
     func deadline(for options: CallOptions, now: PoolInstant) -> PoolInstant? {
-        let byTimeout = options.timeout.map { now + $0 }
-        guard let absolute = options.deadline.map(instant) else { return byTimeout }
+        let byTimeout = options.timeoutNanoseconds.map { PoolInstant(nanoseconds: now.nanoseconds.saturatingAdd($0)) }
+        guard options.hasDeadline, let absolute = options.deadline.map(instant) else { return byTimeout }
         guard let byTimeout else { return absolute }
         return min(byTimeout, absolute)
     }

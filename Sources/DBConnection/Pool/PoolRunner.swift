@@ -13,7 +13,7 @@ struct CoreLease: Sendable {
     @usableFromInline let poolTime: Duration?
     @usableFromInline let idleTime: Duration?
     /// On the pool's clock (a frozen layout; `ContinuousClock.Instant` is resilient and would make
-    /// every copy of this struct go through runtime witnesses): ``PoolClock/continuous(_:)`` converts.
+    /// every copy of this struct go through runtime witnesses): ``PoolClock/leaseDeadline(_:)`` converts.
     @usableFromInline let deadline: PoolInstant?
 }
 
@@ -43,9 +43,12 @@ final class PoolRunner: Sendable {
         /// In the machine's queue order: a lease for the machine's head waiter finds its continuation
         /// at the head.
         var waiters: WaiterQueue<Continuation>
-        /// The holder of each slot's open connection (a `ConnectionHolder<Connection>`), and its guard.
+        /// The holder of each slot's open connection (a `ConnectionHolder<Connection>`).
         var holders: [(any AnyObject & Sendable)?]
-        var guards: [LeaseGuard?]
+        /// Each slot's lease guard: the `leaseGuard` of `holders[slot]`, set and cleared with it.
+        /// Unretained, so that the hot path calls it without a retain and a release; the holder in
+        /// `holders[slot]` keeps it alive (a `let` of the holder) for as long as the entry is here.
+        var guards: [Unmanaged<LeaseGuard>?]
     }
 
     enum Work: Sendable {
@@ -98,23 +101,28 @@ final class PoolRunner: Sendable {
     func tryCheckout(options: CallOptions) throws -> FastCheckout {
         let now = clock.now()
         let deadline = clock.deadline(for: options, now: now)
-        var lease: CoreLease?
         var failure: ConnectionError?
         // Effects only when the machine asks for work (a new deadline timer): the common case builds none.
         var effects: Effects? = nil
-        state.withLock { state in
+        let lease: CoreLease? = state.withLock { state in
+            // The common case first: a small grant instead of a `CheckoutResult` with an `Action`.
+            if let grant = state.machine.checkoutIdle(now: now, deadline: deadline) {
+                return self.makeLease(grant, requestedAt: now, now: now, state: &state)
+            }
             switch state.machine.checkout(request: nil, now: now, deadline: deadline, queue: options.queue) {
             case .leased(let grant, let action):
-                lease = self.makeLease(grant, requestedAt: now, now: now, state: &state)
+                let lease = self.makeLease(grant, requestedAt: now, now: now, state: &state)
                 if action.hasWork {
                     var collected = Effects()
                     self.collect(action, into: &collected, state: &state)
                     effects = consume collected
                 }
+                return lease
             case .failed(let error):
                 failure = error
+                return nil
             case .mustWait, .queued:
-                break
+                return nil
             }
         }
         if let effects = effects.take() { run(effects) }
@@ -170,15 +178,17 @@ final class PoolRunner: Sendable {
         return lease
     }
 
-    func checkin(slot: Int, holder: AnyObject, leaseGuard: LeaseGuard, generation: UInt64) {
+    func checkin(slot: Int, holder: AnyObject, generation: UInt64) {
         let now = clock.now()
         // As in `tryCheckout`: effects only when the check-in has work (a waiter to serve, a close).
         var effects: Effects? = nil
         state.withLock { state in
-            guard state.holders[slot] === holder else { return }
+            guard state.holders[slot] === holder, let leaseGuard = state.guards[slot] else { return }
             let action: Machine.Action
-            switch leaseGuard.release(generation: generation) {
+            switch leaseGuard._withUnsafeGuaranteedRef({ $0.release(generation: generation) }) {
             case .released:
+                // The common case first: back to idle, no `Action` built.
+                if state.machine.checkinToIdle(slot: slot, generation: generation, now: now) { return }
                 action = state.machine.checkin(slot: slot, generation: generation, now: now)
             case .busy:
                 let error = ConnectionError(
@@ -199,7 +209,7 @@ final class PoolRunner: Sendable {
         if let effects = effects.take() { run(effects) }
     }
 
-    func giveBackBroken(slot: Int, holder: AnyObject, leaseGuard: LeaseGuard, generation: UInt64, error: any Error, stop: Bool) {
+    func giveBackBroken(slot: Int, holder: AnyObject, generation: UInt64, error: any Error, stop: Bool) {
         let now = clock.now()
         var connectionError: ConnectionError
         if let error = error as? ConnectionError {
@@ -210,8 +220,8 @@ final class PoolRunner: Sendable {
         }
         var effects = Effects()
         state.withLock { state in
-            guard state.holders[slot] === holder else { return }
-            switch leaseGuard.release(generation: generation) {
+            guard state.holders[slot] === holder, let leaseGuard = state.guards[slot] else { return }
+            switch leaseGuard.takeUnretainedValue().release(generation: generation) {
             case .released, .busy:
                 let action = state.machine.disconnect(
                     slot: slot,
@@ -258,7 +268,8 @@ final class PoolRunner: Sendable {
         run(effects)
     }
 
-    /// Installs (or, with `nil`, removes) the holder of a slot, then runs `event`.
+    /// Installs (or, with `nil`, removes) the holder of a slot, then runs `event`. `leaseGuard` is the
+    /// holder's own guard (``State/guards`` keeps it unretained, alive through the holder).
     func modify(
         slot: Int,
         holder: (any AnyObject & Sendable)?,
@@ -275,7 +286,7 @@ final class PoolRunner: Sendable {
                 }
             } else {
                 state.holders[slot] = holder
-                state.guards[slot] = leaseGuard
+                state.guards[slot] = leaseGuard.map(Unmanaged.passUnretained)
             }
             let action = event(&state.machine)
             self.collect(action, into: &effects, state: &state)
@@ -289,7 +300,7 @@ final class PoolRunner: Sendable {
         now: PoolInstant,
         state: inout State
     ) -> CoreLease {
-        state.guards[grant.slot]!.grant(generation: grant.generation)
+        state.guards[grant.slot]!._withUnsafeGuaranteedRef { $0.grant(generation: grant.generation) }
         return CoreLease(
             holder: state.holders[grant.slot]!,
             generation: grant.generation,
@@ -334,7 +345,7 @@ final class PoolRunner: Sendable {
     private func reclaim(_ reclaim: Machine.Reclaim, into effects: inout Effects, state: inout State) {
         let slot = reclaim.slot
         let generation = reclaim.generation
-        guard let holder = state.holders[slot], let leaseGuard = state.guards[slot] else { return }
+        guard let holder = state.holders[slot], let leaseGuard = state.guards[slot]?.takeUnretainedValue() else { return }
         let report = LeaseGuard.Reclaim(error: reclaim.error) { [clock] clean in
             self.modify { $0.reclaimChecked(slot: slot, generation: generation, clean: clean, now: clock.now()) }
         }

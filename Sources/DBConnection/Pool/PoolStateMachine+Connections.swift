@@ -109,6 +109,19 @@ extension PoolStateMachine {
         return join(slot: slot, now: now)
     }
 
+    /// The check-in's common case, without building an ``Action``: the pool is running and not busy
+    /// (no waiter), and nothing recycles connections, so the slot just goes back to idle. Returns
+    /// `false` without changing anything when the full ``checkin(slot:generation:now:)`` must decide
+    /// (a stale generation included).
+    mutating func checkinToIdle(slot: SlotID, generation: UInt64, now: Instant) -> Bool {
+        guard case .running = phase, !busy, !recycles, case .leased(let lease) = slots[slot].state,
+            lease.generation == generation
+        else { return false }
+        endLease(slot: slot)
+        makeIdle(slot: slot, now: now)
+        return true
+    }
+
     /// A caller gives its connection back broken (`DatabasePool.disconnect`), or, with `stop`, after
     /// a crash (`DatabasePool.stop`, which counts towards `maxRestarts`).
     mutating func disconnect(slot: SlotID, generation: UInt64, error: ConnectionError, stop: Bool, now: Instant) -> Action {

@@ -36,6 +36,16 @@ extension PoolStateMachine {
         return .queued(action)
     }
 
+    /// The checkout's common case, without building a ``CheckoutResult``: an idle connection is lent
+    /// at once and no deadline timer needs arming. Returns `nil` without changing anything when the
+    /// full ``checkout(request:now:deadline:queue:)`` must decide (not running, busy, nothing idle, or a
+    /// new earliest deadline), so the runner's hot path copies one small ``Grant`` instead of a result
+    /// with an ``Action``.
+    mutating func checkoutIdle(now: Instant, deadline: Instant?) -> Grant? {
+        guard case .running = phase, !busy, !needsDeadlineTimer(deadline), let slot = popIdle() else { return nil }
+        return lease(slot: slot, requestedAt: now, deadline: deadline, idleSince: slots[slot].idleSince, now: now)
+    }
+
     /// A waiting caller gave up (its task was cancelled). O(log n): the queue entry is skipped later.
     /// - Returns: whether the caller was still waiting (if not, a lease or failure is already on its way).
     mutating func cancelCheckout(_ request: RequestID) -> Bool {

@@ -64,12 +64,19 @@ extension PoolStateMachine {
 
     /// Arms the deadline timer if `deadline` comes before the one armed; O(1), the hot path's only timer work.
     mutating func noteDeadline(_ deadline: Instant?, into action: inout Action) {
-        guard let deadline else { return }
-        if let armed = timers.deadlineAt, armed <= deadline { return }
+        guard let deadline, needsDeadlineTimer(deadline) else { return }
         let id = timers.makeID()
         timers.deadline = id
         timers.deadlineAt = deadline
         action.timers.append(Timer(kind: .deadline, id: id, fireAt: deadline))
+    }
+
+    /// Whether `deadline` comes before the armed deadline timer (or none is armed), so that
+    /// ``noteDeadline(_:into:)`` would arm one.
+    func needsDeadlineTimer(_ deadline: Instant?) -> Bool {
+        guard let deadline else { return false }
+        guard let armed = timers.deadlineAt else { return true }
+        return deadline < armed
     }
 
     /// A timer fired. `now` is the time the runner read after the sleep ended.

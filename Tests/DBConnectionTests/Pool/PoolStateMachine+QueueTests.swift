@@ -24,6 +24,60 @@ import Testing
         #expect(grant?.generation == 1)
     }
 
+    @Test func theIdleFastPathLendsAsCheckoutDoesAndLeavesEverythingElseToIt() {
+        var machine = connectedMachine(.test(poolSize: 2), at: t0)
+        // No deadline timer armed yet: the full checkout must arm one.
+        let declined = machine.checkoutIdle(now: t0 + .ms(1), deadline: t0 + .seconds(10))
+        #expect(declined == nil)
+        #expect(machine.metrics.idleConnections == 2)
+        let first = machine.checkout(request: nil, now: t0 + .ms(1), deadline: t0 + .seconds(5), queue: true)
+        #expect(first.action?.timers.count == 1)
+        // A later deadline needs no timer: the fast path lends the longest-idle connection.
+        let grant = machine.checkoutIdle(now: t0 + .ms(30), deadline: t0 + .seconds(10))
+        #expect(grant == Machine.Grant(slot: 1, generation: 1, idleTime: .ms(30), deadline: t0 + .seconds(10)))
+        #expect(machine.metrics.busyConnections == 2)
+        // Nothing idle: declined, and the full checkout asks the caller to wait.
+        let noneIdle = machine.checkoutIdle(now: t0 + .ms(31), deadline: nil)
+        #expect(noneIdle == nil)
+        #expect(machine.checkout(request: nil, now: t0 + .ms(31), deadline: nil, queue: true) == .mustWait)
+        // A pool shutting down is the full checkout's: it fails the caller.
+        #expect(machine.checkin(slot: 1, generation: 1, now: t0 + .ms(32)) == .none)
+        _ = machine.shutdown(now: t0 + .ms(34))
+        let whileShuttingDown = machine.checkoutIdle(now: t0 + .ms(35), deadline: nil)
+        #expect(whileShuttingDown == nil)
+        #expect(machine.checkout(request: nil, now: t0 + .ms(35), deadline: nil, queue: true).error?.reason == .poolShutdown)
+    }
+
+    @Test func theCheckinFastPathOnlyReturnsAConnectionToIdleWhenNothingElseIsToBeDone() {
+        var machine = connectedMachine(.test(), at: t0)
+        let grant = machine.checkoutIdle(now: t0, deadline: nil)!
+        let stale = machine.checkinToIdle(slot: grant.slot, generation: grant.generation + 1, now: t0 + .ms(1))
+        #expect(!stale)
+        #expect(machine.metrics.busyConnections == 1)
+        let current = machine.checkinToIdle(slot: grant.slot, generation: grant.generation, now: t0 + .ms(1))
+        #expect(current)
+        #expect(machine.metrics.idleConnections == 1 && machine.metrics.busyConnections == 0)
+        let twice = machine.checkinToIdle(slot: grant.slot, generation: grant.generation, now: t0 + .ms(2))
+        #expect(!twice)
+
+        // A waiter: the full check-in hands the connection over.
+        let second = machine.checkoutIdle(now: t0 + .ms(3), deadline: nil)!
+        #expect(machine.checkout(request: 1, now: t0 + .ms(3), deadline: nil, queue: true).isQueued)
+        let withWaiter = machine.checkinToIdle(slot: second.slot, generation: second.generation, now: t0 + .ms(4))
+        #expect(!withWaiter)
+        let handOver = machine.checkin(slot: second.slot, generation: second.generation, now: t0 + .ms(4))
+        #expect(handOver.lease?.request == 1)
+
+        // Recycling requested: the full check-in closes the connection.
+        let third = handOver.lease!.grant
+        #expect(machine.checkin(slot: third.slot, generation: third.generation, now: t0 + .ms(5)) == .none)
+        let fourth = machine.checkoutIdle(now: t0 + .ms(6), deadline: nil)!
+        machine.disconnectAll(interval: .zero, now: t0 + .ms(7))
+        let recycling = machine.checkinToIdle(slot: fourth.slot, generation: fourth.generation, now: t0 + .ms(8))
+        #expect(!recycling)
+        #expect(machine.checkin(slot: fourth.slot, generation: fourth.generation, now: t0 + .ms(8)).close.count == 1)
+    }
+
     @Test func queueFalseFailsAtOnceWhenNothingIsIdle() {
         var machine = connectedMachine(.test(), at: t0)
         _ = machine.checkout(request: nil, now: t0, deadline: nil, queue: true)
