@@ -92,11 +92,11 @@ extension PoolStateMachine {
             codel.delay = delay
             return go(slot: slot, request: id, waiter: waiter, delay: delay, now: now, into: &action)
         }
-        let limit = configuration.queueTarget * 2
         while let (id, waiter) = headWaiter() {
             popWaiter()
             let delay = waiter.requestedAt.duration(to: now)
-            if codel.slow && delay > limit {
+            // The limit (twice the target) only matters, and is only computed, while the queue is slow.
+            if codel.slow && delay > configuration.queueTarget * 2 {
                 action.failures.append(
                     Failure(request: id, error: .queueDropped(after: delay, pool: configuration.name))
                 )
