@@ -338,8 +338,8 @@ def nice_step(maximum, ticks):
 
 def svg(ms, title):
     """TPS against clients: client counts evenly spaced on the x axis, one line per implementation."""
-    width, height = 1000, 560
-    left, right, top, bottom = 90, 200, 90, 60
+    width, height = 1040, 560
+    left, right, top, bottom = 90, 240, 90, 60
     plot_w, plot_h = width - left - right, height - top - bottom
     clients = sorted({m["clients"] for m in ms})
     y_max_raw = max([m["tps"] for m in ms] + [1]) * 1.08
