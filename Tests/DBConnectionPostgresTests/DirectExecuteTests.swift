@@ -54,6 +54,16 @@ import Testing
         #expect(error?.code == .protocolViolation)
     }
 
+    /// An embedded channel, connected, with an observer in its pipeline; the observer as the driver
+    /// reaches it.
+    static func observedChannel() async throws -> (BackendState, EmbeddedChannel, NIOLoopBound<BackendObserver>) {
+        let state = BackendState()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(BackendObserver(state: state))
+        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5432)).get()
+        return (state, channel, try #require(state.directObserver))
+    }
+
     /// What the server answers one execution, with a notice inside and a ParameterStatus right
     /// after the ReadyForQuery; and what of it belongs to PostgresNIO.
     static func answer() -> (all: ByteBuffer, forwarded: ByteBuffer) {
@@ -104,11 +114,7 @@ import Testing
     /// notice and the bytes after the ReadyForQuery reach the next handler (PostgresNIO's place) whole.
     @Test(arguments: [1, 2, 3, 7, 64, 4096])
     func anExchangeSplitAnywhereIsReadWholeAndTheRestPassesOn(_ chunkSize: Int) async throws {
-        let state = BackendState()
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(BackendObserver(state: state))
-        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5432)).get()
-        let observer = try #require(state.directObserver)
+        let (state, channel, observer) = try await Self.observedChannel()
         let request = try DirectCall.request(statement: "s1", params: [], types: [])
         let (answer, forwarded) = Self.answer()
         let outcome = try await withUnsafeThrowingContinuation { continuation in
@@ -135,11 +141,7 @@ import Testing
     /// The exchange waits while PostgresNIO's own statement is answered: the Bind goes out only after
     /// the ReadyForQuery PostgresNIO is owed, which passes on to PostgresNIO.
     @Test func theRequestWaitsUntilPostgresNIOHasNothingOnTheWire() async throws {
-        let state = BackendState()
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(BackendObserver(state: state))
-        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5432)).get()
-        let observer = try #require(state.directObserver)
+        let (state, channel, observer) = try await Self.observedChannel()
         state.sent(readyOwed: 1)  // PostgresNIO's statement in flight
         var ready = ByteBuffer()
         ready.writeInteger(UInt8(ascii: "Z"))
@@ -165,11 +167,7 @@ import Testing
     }
 
     @Test func aClosingChannelFailsTheExchangeInFlight() async throws {
-        let state = BackendState()
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(BackendObserver(state: state))
-        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 5432)).get()
-        let observer = try #require(state.directObserver)
+        let (state, channel, observer) = try await Self.observedChannel()
         let request = try DirectCall.request(statement: "s", params: [], types: [])
         let error = await #expect(throws: PGError.self) {
             _ = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<DirectOutcome, any Error>) in
