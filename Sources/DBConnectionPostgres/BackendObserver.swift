@@ -58,20 +58,25 @@ final class BackendState: Sendable {
         state.withLock { $0.expectedReady += count }
     }
 
-    func sentParseOrBind(parse: Bool) {
+    /// A Parse went out (`name`: its statement name, `nil` when unreadable): what the last statement
+    /// described is forgotten until the server describes the new one.
+    func sentParse(name: String?) {
         state.withLock {
             $0.columns = nil
             $0.columnTypes = nil
             $0.commandTag = nil
-            if parse {
-                $0.parameterTypes = nil
-                $0.parsedName = nil
-            }
+            $0.parameterTypes = nil
+            $0.parsedName = name
         }
     }
 
-    func sentParse(name: String) {
-        state.withLock { $0.parsedName = name }
+    /// A Bind went out: the last result's columns and tag are forgotten until its answer arrives.
+    func sentBind() {
+        state.withLock {
+            $0.columns = nil
+            $0.columnTypes = nil
+            $0.commandTag = nil
+        }
     }
 
     func attach(_ observer: NIOLoopBound<BackendObserver>) {
@@ -380,12 +385,10 @@ final class BackendObserver: ChannelDuplexHandler, RemovableChannelHandler {
             case UInt8(ascii: "S"), UInt8(ascii: "Q"):
                 readyOwed += 1
             case UInt8(ascii: "P"):
-                state.sentParseOrBind(parse: true)
-                if var body = message.body, let name = body.readNullTerminatedString() {
-                    state.sentParse(name: name)
-                }
+                var body = message.body
+                state.sentParse(name: body?.readNullTerminatedString())
             case UInt8(ascii: "B"):
-                state.sentParseOrBind(parse: false)
+                state.sentBind()
             default:
                 break
             }
