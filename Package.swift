@@ -83,6 +83,7 @@ let package = Package(
         .testTarget(
             name: "DBConnectionPostgresTests",
             dependencies: [
+                "DBConnectionTesting",
                 "DBConnection",
                 "DBConnectionPostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -110,7 +111,7 @@ let package = Package(
         ),
         .testTarget(
             name: "dbconnTests",
-            dependencies: ["dbconn", "DBConnection", "DBConnectionSQLite", "DBConnectionPostgres"],
+            dependencies: ["DBConnectionTesting", "dbconn", "DBConnection", "DBConnectionSQLite", "DBConnectionPostgres"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -1,5 +1,6 @@
 import DBConnection
 import DBConnectionPostgres
+import DBConnectionTesting
 import Foundation
 import Logging
 import Synchronization

@@ -1,8 +1,10 @@
 import DBConnection
-import DBConnectionPostgres
+import DBConnectionTesting
 import Foundation
 import Synchronization
 import Testing
+
+@testable import DBConnectionPostgres
 
 /// The driver under DBConnection's pool and client API, against the real server.
 @Suite(requiresServer, .timeLimit(.minutes(1)))
@@ -270,6 +272,9 @@ struct PGPoolTests {
             // The same backend serves the next caller: the connection was kept, not replaced.
             #expect(try await pool.execute("SELECT pg_backend_pid()", []).scalar?.int64 == pid)
             #expect(try await pool.execute("SELECT 1 + 1", []).scalar == 2)
+            // The sleep ran on the path named: the driver's own exchange only for the named statement.
+            let direct = try await pool.withConnection { try await $0.withDriverCall { $0.directExecutions.load(ordering: .relaxed) } }
+            #expect(direct == (named ? 1 : 0))
             #expect(events.withLock { $0 } == [.connected(ConnectionID(poolIndex: 1), tag: nil)])
             #expect(pool.metrics().openConnections == 1)
             print("deadline test: the caller got \(type(of: error)) after \(elapsed): \(String(describing: error))")

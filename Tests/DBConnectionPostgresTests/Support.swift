@@ -1,52 +1,17 @@
 import DBConnection
 import DBConnectionPostgres
+import DBConnectionTesting
 import Foundation
 import Logging
 import Testing
 
-/// Where the PostgreSQL tests find their server: `DATABASE_URL`, which scripts/with-postgres.sh sets.
-///
-/// Without it every test that needs the server fails with a message that says how to run them, unless
-/// the developer asked to skip them with `DBCONN_SKIP_POSTGRES=1` (ignored when `CI=true`): the tests
-/// are never skipped silently.
-enum PGTestEnvironment {
-    static let environment = ProcessInfo.processInfo.environment
-
-    /// `DATABASE_URL`.
-    static var databaseURL: String? { environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 } }
-
-    /// Whether the developer asked to skip the PostgreSQL tests (never on CI).
-    static var skipRequested: Bool {
-        environment["DBCONN_SKIP_POSTGRES"] == "1" && environment["CI"] != "true"
-    }
-
-    /// Whether the server tests run: always, unless skipping was asked for and there is no server.
-    static var enabled: Bool { databaseURL != nil || !skipRequested }
-
+extension PGTestEnvironment {
     /// The options of `DATABASE_URL`.
     /// - Throws: ``MissingServer`` when it is not set.
     static func options(applicationName: String? = nil) throws -> PGConnection.Options {
-        guard let url = databaseURL else { throw MissingServer(variable: "DATABASE_URL") }
-        var options = try PGConnection.Options(url: url)
+        var options = try PGConnection.Options(url: url())
         if let applicationName { options.applicationName = applicationName }
         return options
-    }
-
-    /// Another variable with-postgres.sh sets.
-    static func required(_ variable: String) throws -> String {
-        guard let value = environment[variable], !value.isEmpty else { throw MissingServer(variable: variable) }
-        return value
-    }
-}
-
-/// The server's variables are missing: the tests were not run through scripts/with-postgres.sh.
-struct MissingServer: Error, CustomStringConvertible {
-    var variable: String
-
-    var description: String {
-        "\(variable) is not set: run the PostgreSQL tests through scripts/with-postgres.sh "
-            + "(scripts/test.sh does, or: scripts/with-postgres.sh swift test --filter DBConnectionPostgresTests), "
-            + "or set DBCONN_SKIP_POSTGRES=1 to skip them on purpose"
     }
 }
 
