@@ -15,7 +15,8 @@
 #                       TPS from its summary, p50/p99 from its per-transaction log (-l), every transaction
 #   dbconnection        dbconn bench URL --workload select --concurrency C --pool-size C --duration S
 #                       (C tasks, a pool of C connections; latency includes the pool checkout);
-#                       with --executors, one column per executor: dbconnection-nio, dbconnection-default
+#                       with --executors, one column per executor: dbconnection-nio, dbconnection-nio-global,
+#                       dbconnection-default
 #   postgresnio-client  Benchmarks' pgclient-load --url URL --clients C --duration S (PostgresClient);
 #                       left out, with a note, while Benchmarks/ has no such product
 #
@@ -39,7 +40,8 @@
 #   --scratch-path DIR   SwiftPM build folder for dbconn (Benchmarks/ builds in DIR-benchmarks)
 #   --no-build           use the release binaries already built
 #   --pgclient-load PATH a pgclient-load binary built elsewhere (not built by this script)
-#   --executors "E ..."  run dbconn once per executor (dbconn bench --executor E: nio, default, auto),
+#   --executors "E ..."  run dbconn once per executor (dbconn bench --executor E: nio, nio-global,
+#                        default, auto),
 #                        interleaved, each its own column (default: one run with dbconn's own default)
 #   --compare-direct     also run dbconn with direct_execute=off (the prepared statement executed through
 #                        PostgresNIO's request path instead of the driver's own exchange), as the
@@ -109,7 +111,7 @@ DURATION="${explicit_duration:-$DURATION}"
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a whole number of seconds (pgbench -T), got \"$DURATION\""
 [[ -n "${CLIENTS// /}" ]] || die "--clients needs at least one client count"
 for executor in $EXECUTORS; do
-    [[ "$executor" =~ ^(nio|default|auto)$ ]] || die "--executors: nio, default or auto, got \"$executor\""
+    [[ "$executor" =~ ^(nio|nio-global|default|auto)$ ]] || die "--executors: nio, nio-global, default or auto, got \"$executor\""
 done
 for c in $CLIENTS; do
     [[ "$c" =~ ^[1-9][0-9]*$ && "$c" -le 150 ]] || die "--clients: \"$c\" is not a client count from 1 to 150"

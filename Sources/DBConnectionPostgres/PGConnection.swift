@@ -65,6 +65,18 @@ public final class PGConnection: DatabaseConnection {
     /// `postgresql`.
     public static var systemName: String { "postgresql" }
 
+    /// The event loop the calling code runs on, when it runs on one (a task that prefers one of
+    /// ``eventLoopExecutors``, or any task while NIO's event loops serve as Swift Concurrency's global
+    /// executor): a checkout made there gets an idle connection of that loop when the pool has one, so
+    /// the statement is written and its reply read without a hop to another thread. See
+    /// ``DBConnection/ExecutorAffinity``.
+    public static var currentExecutorAffinity: ExecutorAffinity? {
+        MultiThreadedEventLoopGroup.currentEventLoop.map { ExecutorAffinity($0) }
+    }
+
+    /// The event loop this connection's channel reads and writes on.
+    public var executorAffinity: ExecutorAffinity? { ExecutorAffinity(connection.eventLoop) }
+
     /// How many rows a ``fetch(_:cursor:callOptions:)`` asks for when `CallOptions.maxRows` is `nil`.
     public static let defaultMaxRows = 500
 

@@ -25,21 +25,36 @@ public final class ScriptedConnection: DatabaseConnection {
     public let script: Script
     /// The pool index it was opened for.
     public let poolIndex: Int
+    /// What ``ScriptedOptions/executorAffinity`` gave for this connection's pool index.
+    public let executorAffinity: ExecutorAffinity?
     private let stateValue: Mutex<String>
+
+    /// The executor affinity the pool sees for the calling task: set it with
+    /// `ScriptedConnection.$callerAffinity.withValue(affinity) { ... }`. Default `nil`.
+    @TaskLocal public static var callerAffinity: ExecutorAffinity?
+
+    /// ``callerAffinity``.
+    public static var currentExecutorAffinity: ExecutorAffinity? { callerAffinity }
 
     /// The connection's current state value.
     public var state: String { stateValue.withLock { $0 } }
 
-    init(script: Script, poolIndex: Int, state: String) {
+    init(script: Script, poolIndex: Int, state: String, executorAffinity: ExecutorAffinity? = nil) {
         self.script = script
         self.poolIndex = poolIndex
+        self.executorAffinity = executorAffinity
         self.stateValue = Mutex(state)
     }
 
     public static func connect(options: ScriptedOptions, context: ConnectionContext) async throws -> ScriptedConnection {
         let reply = try await options.script.next(.connect(poolIndex: context.poolIndex, label: options.label))
         if let error = reply.error { throw error }
-        return ScriptedConnection(script: options.script, poolIndex: context.poolIndex, state: reply.state ?? "state")
+        return ScriptedConnection(
+            script: options.script,
+            poolIndex: context.poolIndex,
+            state: reply.state ?? "state",
+            executorAffinity: options.executorAffinity?(context.poolIndex)
+        )
     }
 
     private func step(_ call: (String) -> ScriptedCall) async throws -> ScriptedReply {
@@ -124,11 +139,19 @@ public struct ScriptedOptions: Sendable {
     public var script: Script
     /// A label, recorded with `connect` (so `configure` can be seen changing options).
     public var label: String
+    /// The ``DBConnection/ExecutorAffinity`` each connection reports, by pool index (from 1);
+    /// `nil`: none.
+    public var executorAffinity: (@Sendable (Int) -> ExecutorAffinity?)?
 
     /// Makes options.
-    public init(script: Script, label: String = "") {
+    public init(
+        script: Script,
+        label: String = "",
+        executorAffinity: (@Sendable (Int) -> ExecutorAffinity?)? = nil
+    ) {
         self.script = script
         self.label = label
+        self.executorAffinity = executorAffinity
     }
 }
 

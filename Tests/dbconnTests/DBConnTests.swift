@@ -44,8 +44,8 @@ struct DBConnTests {
         }
     }
 
-    @Test(arguments: ["nio", "default"])
-    func benchRunsOnEitherExecutor(executor: String) async throws {
+    @Test(arguments: ["nio", "nio-global", "default"])
+    func benchRunsOnEveryExecutor(executor: String) async throws {
         try await withTemporaryDirectory { directory in
             let output = try await runDBConn([
                 "bench", "sqlite:\(directory)/bench.sqlite", "--workload", "mixed", "--transactions", "100",

@@ -93,14 +93,15 @@ struct PostgresTests {
         }
     }
 
-    @Test func theSelectWorkloadRunsOnPgbenchTablesAndReadsTheirScale() async throws {
+    @Test(arguments: ["auto", "nio", "nio-global", "default"])
+    func theSelectWorkloadRunsOnPgbenchTablesAndReadsTheirScale(executor: String) async throws {
         try await withScratchDatabase { url in
             try await makePgbenchTables(url: url, scale: 2)
             try await withTemporaryDirectory { directory in
                 let json = directory + "/report.json"
                 let output = try await runDBConn([
                     "bench", url, "--workload", "select", "--duration", "1", "--pool-size", "2",
-                    "--concurrency", "4", "--quiet", "--json", json,
+                    "--concurrency", "4", "--quiet", "--json", json, "--executor", executor,
                 ])
                 #expect(output.status == 0, "stderr: \(output.standardError)")
                 #expect(output.standardOutput.contains("scale 2: 200000 accounts"), "\(output.standardOutput)")

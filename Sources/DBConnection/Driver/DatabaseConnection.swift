@@ -38,6 +38,16 @@ public protocol DatabaseConnection: AnyObject, Sendable {
     /// The database's name for traces (`db.system`: `sqlite`, `postgresql`, ...). Default `other_sql`.
     static var systemName: String { get }
 
+    /// The executor the calling code runs on, when it is one that connections live on (a driver on
+    /// SwiftNIO: the current event loop). Read at every checkout, so it must be cheap. Default `nil`.
+    /// See ``ExecutorAffinity``.
+    static var currentExecutorAffinity: ExecutorAffinity? { get }
+
+    /// The executor this connection does its I/O on (a driver on SwiftNIO: its channel's event
+    /// loop), read once after connect; the pool prefers lending it to callers running there.
+    /// Default `nil`: no preference. See ``ExecutorAffinity``.
+    var executorAffinity: ExecutorAffinity? { get }
+
     /// Opens a connection.
     ///
     /// Called before every connect attempt's result is used, after ``PoolConfiguration/configure``
@@ -122,6 +132,12 @@ public protocol DatabaseConnection: AnyObject, Sendable {
 extension DatabaseConnection {
     /// `other_sql`.
     public static var systemName: String { "other_sql" }
+
+    /// `nil`: callers have no executor the pool should match.
+    @inlinable
+    public static var currentExecutorAffinity: ExecutorAffinity? { nil }
+    /// `nil`: the connection has no executor the pool should match.
+    public var executorAffinity: ExecutorAffinity? { nil }
 
     /// Does nothing.
     public func checkout() async throws {}

@@ -87,17 +87,20 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
 
     /// Lends a connection: at once if one is idle, else after waiting in the queue.
     ///
+    /// Of the idle connections, the longest idle one of the caller's executor when the driver reports
+    /// executors (``ExecutorAffinity``), else the longest idle one.
+    ///
     /// The time budget (``CallOptions/timeout`` and ``CallOptions/deadline``) starts now, so time in the
     /// queue counts. A task cancelled while it waits leaves the queue at once.
     /// - Throws: ``ConnectionError``: `queueDisabled`, `queueTimeout` (CoDel drop), `deadline`,
     ///   `poolShutdown`, `poolStopped`; `CancellationError` when the task is cancelled while waiting.
     ///
     /// Inlinable, so that the caller's module specializes it for its driver: the generic lease is then
-    /// built without generic metadata lookups, and the fast path (``PoolRunner/tryCheckout(options:)``)
+    /// built without generic metadata lookups, and the fast path (``PoolRunner/tryCheckout(options:affinity:)``)
     /// is synchronous and not generic.
     @inlinable
     public func checkout(options: CallOptions) async throws -> PoolLease<Connection> {
-        switch try runner.tryCheckout(options: options) {
+        switch try runner.tryCheckout(options: options, affinity: Connection.currentExecutorAffinity?.key ?? 0) {
         case .leased(let core):
             return lease(core)
         case .mustWait(let requestedAt, let deadline):
@@ -285,7 +288,7 @@ public final class ConnectionPool<Connection: DatabaseConnection>: DatabasePool,
                 try await runAfterConnect(afterConnect, holder: newHolder)
             }
             runner.modify(slot: slot, holder: newHolder, leaseGuard: newHolder.leaseGuard) {
-                $0.connectSucceeded(slot: slot, now: self.clock.now())
+                $0.connectSucceeded(slot: slot, now: self.clock.now(), affinity: connection.executorAffinity?.key ?? 0)
             }
         } catch {
             let message = holder == nil ? "failed to connect" : "failed to set up the new connection"

@@ -98,7 +98,7 @@ final class PoolRunner: Sendable {
     /// The fast path: a lease at once, a failure at once, or ``FastCheckout/mustWait(requestedAt:deadline:)``.
     /// Synchronous, so an idle connection is handed out without an async frame of its own.
     @usableFromInline
-    func tryCheckout(options: CallOptions) throws -> FastCheckout {
+    func tryCheckout(options: CallOptions, affinity: UInt) throws -> FastCheckout {
         let now = clock.now()
         let deadline = clock.deadline(for: options, now: now)
         var failure: ConnectionError?
@@ -106,10 +106,16 @@ final class PoolRunner: Sendable {
         var effects: Effects? = nil
         let lease: CoreLease? = state.withLock { state in
             // The common case first: a small grant instead of a `CheckoutResult` with an `Action`.
-            if let grant = state.machine.checkoutIdle(now: now, deadline: deadline) {
+            if let grant = state.machine.checkoutIdle(now: now, deadline: deadline, affinity: affinity) {
                 return self.makeLease(grant, requestedAt: now, now: now, state: &state)
             }
-            switch state.machine.checkout(request: nil, now: now, deadline: deadline, queue: options.queue) {
+            switch state.machine.checkout(
+                request: nil,
+                now: now,
+                deadline: deadline,
+                queue: options.queue,
+                affinity: affinity
+            ) {
             case .leased(let grant, let action):
                 let lease = self.makeLease(grant, requestedAt: now, now: now, state: &state)
                 if action.hasWork {

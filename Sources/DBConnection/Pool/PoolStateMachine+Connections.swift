@@ -51,6 +51,8 @@ extension PoolStateMachine {
         var spread: UInt64
         /// The slot failed its last connect attempt (so a reconnect after a close waits a backoff).
         var closingAfterFailure = false
+        /// The open connection's ``ExecutorAffinity`` key; 0 for none.
+        var affinity: UInt = 0
 
         var isOpen: Bool {
             switch state {
@@ -69,6 +71,34 @@ extension PoolStateMachine {
     mutating func popIdle() -> SlotID? {
         while let slot = idle.popFirst() {
             if case .idle = slots[slot].state { return slot }
+        }
+        return nil
+    }
+
+    /// How many idle entries a checkout with an affinity looks through for a connection of its own
+    /// executor before it takes the longest-idle one: bounded, so a checkout stays O(1).
+    static var affinityScanLimit: Int { 32 }
+
+    /// Pops the longest-idle slot whose connection has `affinity` (an ``ExecutorAffinity`` key) among
+    /// the first ``affinityScanLimit`` idle entries, else the longest-idle slot.
+    @inline(__always)
+    mutating func popIdle(preferring affinity: UInt) -> SlotID? {
+        if affinity != 0, let slot = popIdleMatching(affinity) { return slot }
+        return popIdle()
+    }
+
+    /// The scan of ``popIdle(preferring:)``, out of line: pools without affinities never run it.
+    @inline(never)
+    private mutating func popIdleMatching(_ affinity: UInt) -> SlotID? {
+        var index = idle.startIndex
+        let end = min(idle.endIndex, index + Self.affinityScanLimit)
+        while index < end {
+            let slot = idle[index]
+            if slots[slot].affinity == affinity, case .idle = slots[slot].state {
+                idle.remove(at: index)
+                return slot
+            }
+            index += 1
         }
         return nil
     }
@@ -257,9 +287,11 @@ extension PoolStateMachine {
 
     // MARK: Connecting
 
-    /// The runner opened the slot's connection (and `afterConnect` succeeded).
-    mutating func connectSucceeded(slot: SlotID, now: Instant) -> Action {
+    /// The runner opened the slot's connection (and `afterConnect` succeeded); `affinity` is the
+    /// connection's ``ExecutorAffinity`` key, 0 for none.
+    mutating func connectSucceeded(slot: SlotID, now: Instant, affinity: UInt = 0) -> Action {
         guard slots[slot].state == .connecting else { return .none }
+        slots[slot].affinity = affinity
         slots[slot].backoff.reset()
         slots[slot].connectedAt = now
         slots[slot].spread = random.next()

@@ -14,14 +14,21 @@ extension PoolStateMachine {
     ///
     /// With `request == nil` nothing is queued: the result is ``CheckoutResult/leased(_:_:)``,
     /// ``CheckoutResult/failed(_:)`` or ``CheckoutResult/mustWait``. With a request id the caller is
-    /// queued when nothing is idle.
-    mutating func checkout(request: RequestID?, now: Instant, deadline: Instant?, queue: Bool) -> CheckoutResult {
+    /// queued when nothing is idle. `affinity` (an ``ExecutorAffinity`` key, 0 for none) picks an idle
+    /// connection of the caller's executor when there is one.
+    mutating func checkout(
+        request: RequestID?,
+        now: Instant,
+        deadline: Instant?,
+        queue: Bool,
+        affinity: UInt = 0
+    ) -> CheckoutResult {
         switch phase {
         case .running: break
         case .shuttingDown: return .failed(.shutdown(pool: configuration.name))
         case .stopped(let error): return .failed(error)
         }
-        if !busy, let slot = popIdle() {
+        if !busy, let slot = popIdle(preferring: affinity) {
             var action = Action()
             let grant = lease(slot: slot, requestedAt: now, deadline: deadline, idleSince: slots[slot].idleSince, now: now)
             noteDeadline(deadline, into: &action)
@@ -41,8 +48,9 @@ extension PoolStateMachine {
     /// full ``checkout(request:now:deadline:queue:)`` must decide (not running, busy, nothing idle, or a
     /// new earliest deadline), so the runner's hot path copies one small ``Grant`` instead of a result
     /// with an ``Action``.
-    mutating func checkoutIdle(now: Instant, deadline: Instant?) -> Grant? {
-        guard case .running = phase, !busy, !needsDeadlineTimer(deadline), let slot = popIdle() else { return nil }
+    mutating func checkoutIdle(now: Instant, deadline: Instant?, affinity: UInt = 0) -> Grant? {
+        guard case .running = phase, !busy, !needsDeadlineTimer(deadline), let slot = popIdle(preferring: affinity)
+        else { return nil }
         return lease(slot: slot, requestedAt: now, deadline: deadline, idleSince: slots[slot].idleSince, now: now)
     }
 

@@ -24,6 +24,9 @@ struct BenchConfiguration: Sendable {
     }
 
     var database: DatabaseURL
+    /// The task executors workers may prefer, by the ``ExecutorAffinity`` of the connections that
+    /// live on them; empty: workers run on the global executor.
+    var workerExecutors: [ExecutorAffinity: any TaskExecutor] = [:]
     /// Whether the database is the run's own, in a temporary folder removed afterwards.
     var isTemporary = false
     var workload: Workload
@@ -256,6 +259,37 @@ struct BenchRunner: Sendable {
     /// One worker: draws a transaction, runs it through the pool, records how it went; until the
     /// time is up or the tickets run out.
     private func work<Driver: BenchDriver>(
+        index: Int,
+        pool: ConnectionPool<Driver.Connection>,
+        driver: Driver,
+        configuration: BenchConfiguration,
+        tally: WorkerTally,
+        tickets: Tickets,
+        start: ContinuousClock.Instant
+    ) async {
+        guard !configuration.workerExecutors.isEmpty else {
+            return await transactions(
+                index: index, pool: pool, driver: driver, configuration: configuration, tally: tally,
+                tickets: tickets, start: start)
+        }
+        // The executor of the first connection this worker gets (all are idle at the start and there
+        // are as many as workers, so each worker gets its own): from then on the worker runs there
+        // and its checkouts prefer connections of that executor, so its statements are written from,
+        // and resume it on, the thread that owns their socket.
+        let affinity = try? await pool.withConnection { connection in
+            try await connection.withDriverCall("executor") { $0.executorAffinity }
+        }
+        let executor = affinity.flatMap { configuration.workerExecutors[$0] }
+        await withTaskExecutorPreference(executor) {
+            await transactions(
+                index: index, pool: pool, driver: driver, configuration: configuration, tally: tally,
+                tickets: tickets, start: start)
+        }
+    }
+
+    /// The worker's loop: draws a transaction, runs it through the pool, records how it went; until
+    /// the tickets run out.
+    private func transactions<Driver: BenchDriver>(
         index: Int,
         pool: ConnectionPool<Driver.Connection>,
         driver: Driver,

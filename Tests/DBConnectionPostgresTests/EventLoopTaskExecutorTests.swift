@@ -1,0 +1,96 @@
+import DBConnection
+import DBConnectionTesting
+import NIOCore
+import NIOPosix
+import Testing
+
+@testable import DBConnectionPostgres
+
+/// A nonisolated async function, as the client API's calls are.
+@inline(never)
+func stillOnLoop(_ loop: any EventLoop) async -> Bool {
+    await Task.yield()
+    return loop.inEventLoop
+}
+
+@Suite struct EventLoopTaskExecutorTests {
+    @Test func thereIsOneExecutorPerLoopOfTheGroupConnectionsUse() {
+        let loops = MultiThreadedEventLoopGroup.singleton.makeIterator().map { ExecutorAffinity($0) }
+        #expect(PGConnection.eventLoopExecutors.map { ExecutorAffinity($0.eventLoop) } == loops)
+        #expect(Set(loops).count == loops.count)
+    }
+
+    @Test func aTaskThatPrefersTheExecutorRunsOnItsLoopAcrossAwaits() async {
+        for executor in PGConnection.eventLoopExecutors {
+            let (before, after, affinity) = await Task(executorPreference: executor) {
+                let before = executor.eventLoop.inEventLoop
+                let after = await stillOnLoop(executor.eventLoop)
+                return (before, after, PGConnection.currentExecutorAffinity)
+            }.value
+            #expect(before)
+            #expect(after)
+            #expect(affinity == ExecutorAffinity(executor.eventLoop))
+        }
+    }
+
+    @Test func offTheLoopsThereIsNoCurrentAffinity() async {
+        let affinity = await Task.detached { PGConnection.currentExecutorAffinity }.value
+        #expect(affinity == nil)
+    }
+}
+
+@Suite(requiresServer, .timeLimit(.minutes(1)))
+struct PGExecutorAffinityTests {
+    @Test func eachConnectionReportsTheLoopOfItsChannel() async throws {
+        try await withConnection { connection in
+            let affinity = try #require(connection.executorAffinity)
+            let executor = PGConnection.eventLoopExecutors.first { ExecutorAffinity($0.eventLoop) == affinity }
+            let loop = try #require(executor).eventLoop
+            // The connection's own I/O runs there.
+            let onLoop = try await loop.submit { loop.inEventLoop }.get()
+            #expect(onLoop)
+        }
+    }
+
+    @Test func aTaskOnALoopGetsAConnectionOfThatLoop() async throws {
+        var configuration = PoolConfiguration<PGConnection>()
+        configuration.poolSize = 4
+        let pool = try ConnectionPool<PGConnection>(options: try PGTestEnvironment.options(), configuration: configuration)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await pool.run() }
+            defer { pool.shutdown() }
+            while pool.metrics().idleConnections < 4 { try await Task.sleep(for: .milliseconds(5)) }
+            // Which loops the pool's connections landed on (the group hands loops out in turn, and
+            // other tests connect too).
+            var leases: [PoolLease<PGConnection>] = []
+            for _ in 0..<4 { leases.append(try await pool.checkout(options: .init())) }
+            let loopsInUse = Set(leases.compactMap { $0.holder.connection.executorAffinity })
+            for lease in leases { pool.checkin(lease) }
+            #expect(!loopsInUse.isEmpty)
+
+            for executor in PGConnection.eventLoopExecutors
+            where loopsInUse.contains(ExecutorAffinity(executor.eventLoop)) {
+                let seen: Seen = try await Task(executorPreference: executor) {
+                    try await Self.statement(on: pool, executor: executor)
+                }.value
+                #expect(seen.affinity == ExecutorAffinity(executor.eventLoop))
+                #expect(seen.onLoop)
+                #expect(seen.scalar == .int32(42))
+            }
+        }
+    }
+
+    struct Seen: Sendable {
+        var affinity: ExecutorAffinity?
+        var onLoop: Bool
+        var scalar: PGValue?
+    }
+
+    static func statement(on pool: ConnectionPool<PGConnection>, executor: EventLoopTaskExecutor) async throws -> Seen {
+        let lease = try await pool.checkout(options: .init())
+        defer { pool.checkin(lease) }
+        let connection = lease.holder.connection
+        let result = try await connection.execute(PGQuery("SELECT $1::int4 + 1"), params: [.int32(41)], callOptions: noOptions).1
+        return Seen(affinity: connection.executorAffinity, onLoop: executor.eventLoop.inEventLoop, scalar: result.scalar)
+    }
+}
