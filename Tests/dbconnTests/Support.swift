@@ -43,6 +43,10 @@ struct MissingExecutable: Error, CustomStringConvertible {
 }
 
 /// Runs `dbconn` with `arguments` and waits for it.
+///
+/// The waiting (reading both pipes to the end, then `waitUntilExit`) blocks, so it runs on threads of
+/// its own: on Swift's cooperative threads (two on a 2-core machine) it would stall every other test
+/// of the process for as long as the child runs.
 func runDBConn(_ arguments: [String]) async throws -> ProcessOutput {
     let process = Process()
     process.executableURL = try dbconnExecutable()
@@ -53,13 +57,24 @@ func runDBConn(_ arguments: [String]) async throws -> ProcessOutput {
     process.standardError = error
     try process.run()
     // Read both pipes to the end before waiting, so a full pipe can't block the child.
-    async let outData = Task.detached { output.fileHandleForReading.readDataToEndOfFile() }.value
-    async let errData = Task.detached { error.fileHandleForReading.readDataToEndOfFile() }.value
-    let (out, err) = await (outData, errData)
-    process.waitUntilExit()
+    async let out = readToEnd(output.fileHandleForReading)
+    async let err = readToEnd(error.fileHandleForReading)
+    let (outData, errData) = await (out, err)
+    await onOwnThread { process.waitUntilExit() }
     return ProcessOutput(
         status: process.terminationStatus,
-        standardOutput: String(decoding: out, as: UTF8.self),
-        standardError: String(decoding: err, as: UTF8.self)
+        standardOutput: String(decoding: outData, as: UTF8.self),
+        standardError: String(decoding: errData, as: UTF8.self)
     )
+}
+
+private func readToEnd(_ handle: FileHandle) async -> Data {
+    await onOwnThread { handle.readDataToEndOfFile() }
+}
+
+/// Runs blocking `work` on a new thread and waits for it without holding a cooperative thread.
+private func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: work()) }.start()
+    }
 }
