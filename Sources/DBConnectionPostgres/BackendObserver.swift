@@ -252,6 +252,16 @@ final class BackendObserver: ChannelDuplexHandler, RemovableChannelHandler {
     private(set) var context: ChannelHandlerContext?
     /// Statements the driver runs itself (``DirectCall``): the first one is on the wire once `sent`.
     var directCalls: [DirectCall] = []
+    /// What the reads since the last channelReadComplete were: a read cycle whose bytes all went to
+    /// direct executions passed nothing on, so its channelReadComplete is not passed on either
+    /// (PostgresNIO, idle throughout, would only answer it with nothing to do).
+    private var readCycle = ReadCycle.none
+
+    private enum ReadCycle {
+        case none
+        case directOnly
+        case forwarded
+    }
 
     /// Makes an observer.
     /// - Parameter state: where to report.
@@ -271,11 +281,13 @@ final class BackendObserver: ChannelDuplexHandler, RemovableChannelHandler {
         }
         var buffer = unwrapInboundIn(data)
         if directCalls.first?.sent == true {
+            if readCycle == .none { readCycle = .directOnly }
             readDirect(context: context, &buffer)
             if buffer.readableBytes > 0 {
                 // What follows the statement's ReadyForQuery is PostgresNIO's again.
                 var rest = buffer
                 scanInbound(&rest)
+                readCycle = .forwarded
                 context.fireChannelRead(wrapInboundOut(buffer))
             }
             // The next direct execution, if one is queued and PostgresNIO has nothing on the wire.
@@ -299,8 +311,20 @@ final class BackendObserver: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
         scanInbound(&buffer)
+        readCycle = .forwarded
         context.fireChannelRead(data)
         sendDirectIfReady()
+    }
+
+    /// Something of this read cycle went on to PostgresNIO: so does its channelReadComplete.
+    func markForwarded() {
+        readCycle = .forwarded
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        let cycle = readCycle
+        readCycle = .none
+        if cycle != .directOnly { context.fireChannelReadComplete() }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

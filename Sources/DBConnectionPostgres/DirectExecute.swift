@@ -34,20 +34,34 @@ struct DirectCall: Sendable {
     /// - Throws: ``PGError`` ``PGError/Code/invalidValue`` naming the parameter (`parameter $2: …`)
     ///   when a value does not convert to its parameter's type.
     static func request(statement: String, params: [PGValue], types: [UInt32]) throws(PGError) -> ByteBuffer {
-        var buffer = ByteBufferAllocator().buffer(capacity: 64 + statement.utf8.count + 16 * params.count)
-        buffer.writeInteger(UInt8(ascii: "B"))
-        let lengthIndex = buffer.writerIndex
-        buffer.writeInteger(Int32(0))
-        buffer.writeInteger(UInt8(0))  // the unnamed portal
-        buffer.writeString(statement)
-        buffer.writeInteger(UInt8(0))
-        if params.isEmpty {
-            buffer.writeInteger(Int16(0))
-        } else {
-            buffer.writeInteger(Int16(1))  // one format code for all parameters: binary
-            buffer.writeInteger(Int16(1))
-        }
-        buffer.writeInteger(Int16(params.count))
+        try request(bindPrefix: bindPrefix(statement: statement, parameterCount: params.count), params: params, types: types)
+    }
+
+    /// The start of every Bind of `statement` up to its parameter values: the type, a length to fill
+    /// in, the unnamed portal, the statement's name, the parameters' format codes (all binary) and
+    /// their count. A cached statement keeps it, so an execution writes it in one go.
+    static func bindPrefix(statement: String, parameterCount: Int) -> [UInt8] {
+        var prefix: [UInt8] = [UInt8(ascii: "B"), 0, 0, 0, 0, 0]  // type, length, the unnamed portal
+        prefix.append(contentsOf: statement.utf8)
+        prefix.append(0)
+        // One format code for all parameters (binary), or none when there are none.
+        prefix.append(contentsOf: parameterCount == 0 ? [0, 0] : [0, 1, 0, 1])
+        prefix.append(UInt8(truncatingIfNeeded: parameterCount >> 8))
+        prefix.append(UInt8(truncatingIfNeeded: parameterCount))
+        return prefix
+    }
+
+    /// What follows the parameter values: one result format code for all columns (binary), which
+    /// ends the Bind; Execute of the unnamed portal, every row; Sync.
+    static let trailer: [UInt8] = [0, 1, 0, 1] + [UInt8(ascii: "E"), 0, 0, 0, 9, 0, 0, 0, 0, 0] + [UInt8(ascii: "S"), 0, 0, 0, 4]
+    /// The Execute and the Sync at the end of ``trailer``.
+    static let executeAndSyncCount = 15
+
+    /// The messages of one execution: `bindPrefix` (from ``bindPrefix(statement:parameterCount:)``),
+    /// the parameter values, ``trailer``.
+    static func request(bindPrefix: [UInt8], params: [PGValue], types: [UInt32]) throws(PGError) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: bindPrefix.count + trailer.count + 16 * params.count)
+        buffer.writeBytes(bindPrefix)
         for (index, (value, type)) in zip(params, types).enumerated() {
             let sizeIndex = buffer.writerIndex
             buffer.writeInteger(Int32(-1))
@@ -61,16 +75,10 @@ struct DirectCall: Sendable {
                 throw error
             }
         }
-        buffer.writeInteger(Int16(1))  // one format code for all result columns: binary
-        buffer.writeInteger(Int16(1))
-        buffer.setInteger(Int32(buffer.writerIndex - lengthIndex), at: lengthIndex)
-        // Execute the unnamed portal, every row; then Sync.
-        buffer.writeInteger(UInt8(ascii: "E"))
-        buffer.writeInteger(Int32(9))
-        buffer.writeInteger(UInt8(0))
-        buffer.writeInteger(Int32(0))
-        buffer.writeInteger(UInt8(ascii: "S"))
-        buffer.writeInteger(Int32(4))
+        buffer.writeBytes(trailer)
+        // The Bind's length counts from its length field (after the type byte) to its end.
+        let bindEnd = buffer.writerIndex - executeAndSyncCount
+        buffer.setInteger(Int32(bindEnd - buffer.readerIndex - 1), at: buffer.readerIndex + 1)
         return buffer
     }
 }
@@ -171,6 +179,7 @@ extension BackendObserver {
     }
 
     private func forward(type: UInt8, body: inout ByteBuffer, context: ChannelHandlerContext) {
+        markForwarded()
         var message = context.channel.allocator.buffer(capacity: 5 + body.readableBytes)
         message.writeInteger(type)
         message.writeInteger(Int32(4 + body.readableBytes))

@@ -109,9 +109,10 @@ public final class PGConnection: DatabaseConnection {
         let columns: [String]
         /// From the server's ParameterDescription at prepare time: what each parameter binds as.
         let parameterTypes: [UInt32]
-        /// The statement's name on the server and its result column types, as the Parse and the
-        /// RowDescription of the prepare told: what a direct execution needs (``DirectCall``).
-        let serverName: String?
+        /// What a direct execution needs (``DirectCall``), from the statement's name on the server
+        /// (the prepare's Parse) and its result column types (its RowDescription): the start of every
+        /// Bind of the statement (``DirectCall/bindPrefix(statement:parameterCount:)``) and the types.
+        let bindPrefix: [UInt8]?
         let columnTypes: [UInt32]?
         /// The cache's use clock at the last use, for evicting the least recently used statement.
         let lastUsed: Atomic<UInt64>
@@ -129,7 +130,7 @@ public final class PGConnection: DatabaseConnection {
             self.prepared = prepared
             self.columns = columns
             self.parameterTypes = parameterTypes
-            self.serverName = serverName
+            self.bindPrefix = serverName.map { DirectCall.bindPrefix(statement: $0, parameterCount: parameterTypes.count) }
             self.columnTypes = columnTypes
             self.lastUsed = Atomic(lastUsed)
         }
@@ -473,12 +474,12 @@ public final class PGConnection: DatabaseConnection {
                 query: query.sql
             )
         }
-        if options.directExecute, let serverName = statement.serverName, let columnTypes = statement.columnTypes,
+        if options.directExecute, let bindPrefix = statement.bindPrefix, let columnTypes = statement.columnTypes,
             let observer = backend.directObserver
         {
             let request: ByteBuffer
             do {
-                request = try DirectCall.request(statement: serverName, params: params, types: statement.parameterTypes)
+                request = try DirectCall.request(bindPrefix: bindPrefix, params: params, types: statement.parameterTypes)
             } catch {
                 throw error.with(query: query.sql)
             }

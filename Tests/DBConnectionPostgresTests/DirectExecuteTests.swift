@@ -109,6 +109,61 @@ import Testing
         return (all, forwarded)
     }
 
+    /// Counts the channelReadComplete events that reach PostgresNIO's place in the pipeline.
+    final class ReadCompleteCounter: ChannelInboundHandler, @unchecked Sendable {
+        // Unchecked: an EmbeddedChannel runs every event on the test's own thread.
+        typealias InboundIn = ByteBuffer
+        var count = 0
+        func channelReadComplete(context: ChannelHandlerContext) {
+            count += 1
+            context.fireChannelReadComplete()
+        }
+    }
+
+    /// A read cycle whose bytes all belong to a direct execution passes no channelReadComplete on;
+    /// one that passes bytes on (here a ParameterStatus after the ReadyForQuery), or that is not a
+    /// direct execution's at all, passes it on.
+    @Test func readCompleteGoesOnOnlyWithBytesThatWentOn() async throws {
+        let (_, channel, observer) = try await Self.observedChannel()
+        let counter = ReadCompleteCounter()
+        try channel.pipeline.syncOperations.addHandler(counter)
+        let (answer, _) = Self.answer()
+        // The answer without its trailing ParameterStatus, and without the notice inside.
+        var whole = answer
+        var direct = ByteBuffer()
+        while whole.readableBytes > 0 {
+            let length = Int(whole.getInteger(at: whole.readerIndex + 1, as: Int32.self)!)
+            let message = whole.readSlice(length: 1 + length)!
+            let type = message.getInteger(at: message.readerIndex, as: UInt8.self)
+            if type != UInt8(ascii: "N") && type != UInt8(ascii: "S") { direct.writeImmutableBuffer(message) }
+        }
+        for (answer, expected) in [(direct, 0), (answer, 1)] {
+            let before = counter.count
+            _ = try await withUnsafeThrowingContinuation { continuation in
+                observer.value.startDirect(
+                    DirectCall(
+                        request: try! DirectCall.request(statement: "s1", params: [], types: []),
+                        columnTypes: [PGTypeOID.int4, PGTypeOID.text],
+                        continuation: continuation
+                    )
+                )
+                _ = try? channel.readOutbound(as: ByteBuffer.self)
+                _ = try? channel.writeInbound(answer)
+            }
+            #expect(counter.count - before == expected)
+            while (try channel.readInbound(as: ByteBuffer.self)) != nil {}
+        }
+        // Bytes of PostgresNIO's own, outside any direct execution.
+        let before = counter.count
+        var ready = ByteBuffer()
+        ready.writeInteger(UInt8(ascii: "Z"))
+        ready.writeInteger(Int32(5))
+        ready.writeInteger(UInt8(ascii: "I"))
+        _ = try? channel.writeInbound(ready)
+        #expect(counter.count - before == 1)
+        _ = try? await channel.close().get()
+    }
+
     /// The observer in an embedded channel, the server's answer fed in pieces of every size: the
     /// request goes out as built, the rows and tag come back decoded, the status is recorded, and the
     /// notice and the bytes after the ReadyForQuery reach the next handler (PostgresNIO's place) whole.
