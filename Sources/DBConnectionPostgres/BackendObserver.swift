@@ -250,8 +250,10 @@ final class BackendObserver: ChannelDuplexHandler, RemovableChannelHandler {
     private(set) var passive = false
     /// This handler's context while it is in the pipeline.
     private(set) var context: ChannelHandlerContext?
-    /// Statements the driver runs itself (``DirectCall``): the first one is on the wire once `sent`.
-    var directCalls: [DirectCall] = []
+    /// The statement the driver runs itself (``DirectCall``) whose answer is being read.
+    var directCallOnWire: DirectCall?
+    /// Statements the driver runs itself waiting for their turn, in order.
+    var queuedDirectCalls: [DirectCall] = []
     /// What the reads since the last channelReadComplete were: a read cycle whose bytes all went to
     /// direct executions passed nothing on, so its channelReadComplete is not passed on either
     /// (PostgresNIO, idle throughout, would only answer it with nothing to do).
@@ -280,7 +282,7 @@ final class BackendObserver: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         var buffer = unwrapInboundIn(data)
-        if directCalls.first?.sent == true {
+        if directCallOnWire != nil {
             if readCycle == .none { readCycle = .directOnly }
             readDirect(context: context, &buffer)
             if buffer.readableBytes > 0 {

@@ -22,8 +22,6 @@ struct DirectCall: Sendable {
     /// The result's column types, from the statement's RowDescription.
     var columnTypes: [UInt32]
     var continuation: UnsafeContinuation<DirectOutcome, any Error>
-    /// Whether the request is on the wire.
-    var sent = false
     var rows: [[PGValue]] = []
     var commandTag = ""
     var error: PGError?
@@ -96,46 +94,53 @@ extension BackendObserver {
             call.continuation.resume(throwing: PGError(.connectionClosed, message: "the connection is closed"))
             return
         }
-        directCalls.append(call)
+        queuedDirectCalls.append(call)
         sendDirectIfReady()
     }
 
-    /// Sends the first queued direct execution when PostgresNIO has nothing on the wire.
+    /// Sends the first queued direct execution when none is on the wire and PostgresNIO has nothing
+    /// on the wire either.
     func sendDirectIfReady() {
-        guard let context, !directCalls.isEmpty, !directCalls[0].sent, inbound.atBoundary, state.isSettled else {
+        guard let context, directCallOnWire == nil, !queuedDirectCalls.isEmpty, inbound.atBoundary, state.isSettled
+        else {
             return
         }
-        directCalls[0].sent = true
-        let request = directCalls[0].request
-        directCalls[0].request = ByteBuffer()
+        var call = queuedDirectCalls.removeFirst()
+        let request = call.request
+        call.request = ByteBuffer()
+        directCallOnWire = call
         state.sent(readyOwed: 1)
         context.writeAndFlush(wrapOutboundOut(request), promise: nil)
     }
 
     /// Reads the answer of the direct execution on the wire, up to and including its ReadyForQuery;
     /// leaves what follows in `buffer`.
+    ///
+    /// The call is taken out of ``directCallOnWire`` for the read and put back unless it ended, so the
+    /// rows grow in a value this function owns (no copy on write, one property access per read
+    /// instead of several per message).
     func readDirect(context: ChannelHandlerContext, _ buffer: inout ByteBuffer) {
-        while directCalls.first?.sent == true, let message = inbound.next(from: &buffer, interesting: { _ in true }) {
+        guard var call = directCallOnWire.take() else { return }
+        while let message = inbound.next(from: &buffer, interesting: { _ in true }) {
             var body = message.body ?? ByteBuffer()
             switch message.type {
             case UInt8(ascii: "2"), UInt8(ascii: "I"):
                 break  // BindComplete, EmptyQueryResponse
             case UInt8(ascii: "D"):
-                guard directCalls[0].error == nil else { break }
+                guard call.error == nil else { break }
                 do {
-                    directCalls[0].rows.append(try Self.decodeRow(&body, types: directCalls[0].columnTypes))
+                    call.rows.append(try Self.decodeRow(&body, types: call.columnTypes))
                 } catch {
-                    directCalls[0].error = error
+                    call.error = error
                 }
             case UInt8(ascii: "C"):
-                directCalls[0].commandTag = body.readNullTerminatedString() ?? ""
+                call.commandTag = body.readNullTerminatedString() ?? ""
             case UInt8(ascii: "E"):
                 // The server's error wins over a decoding error of ours.
-                if directCalls[0].error?.code != .server { directCalls[0].error = Self.serverError(&body) }
+                if call.error?.code != .server { call.error = Self.serverError(&body) }
             case UInt8(ascii: "Z"):
                 let status = body.readInteger(as: UInt8.self) ?? UInt8(ascii: "E")
                 state.received(readyForQuery: status)
-                let call = directCalls.removeFirst()
                 if let error = call.error {
                     call.continuation.resume(throwing: error)
                 } else {
@@ -143,10 +148,15 @@ extension BackendObserver {
                 }
                 return
             case UInt8(ascii: "N"), UInt8(ascii: "A"), UInt8(ascii: "S"):
-                // Asynchronous messages are PostgresNIO's to handle.
+                // Asynchronous messages are PostgresNIO's to handle. The call goes back while
+                // PostgresNIO runs: should it close the channel, the close fails the call.
+                directCallOnWire = call
                 forward(type: message.type, body: &body, context: context)
+                guard let stillOnWire = directCallOnWire.take() else { return }
+                call = stillOnWire
             default:
                 let type = Character(Unicode.Scalar(message.type))
+                directCallOnWire = call
                 failDirectAndClose(
                     PGError(
                         .protocolViolation,
@@ -157,6 +167,7 @@ extension BackendObserver {
                 return
             }
         }
+        directCallOnWire = call
         if inbound.isCorrupt {
             failDirectAndClose(
                 PGError(.protocolViolation, message: "the server's messages could not be framed"),
@@ -167,8 +178,8 @@ extension BackendObserver {
 
     /// Fails every direct execution, sent or queued.
     func failDirect(_ error: PGError) {
-        let calls = directCalls
-        directCalls.removeAll()
+        let calls = (directCallOnWire.take().map { [$0] } ?? []) + queuedDirectCalls
+        queuedDirectCalls.removeAll()
         for call in calls { call.continuation.resume(throwing: error) }
     }
 
