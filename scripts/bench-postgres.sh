@@ -15,7 +15,7 @@
 #                       TPS from its summary, p50/p99 from its per-transaction log (-l), every transaction
 #   dbconnection        dbconn bench URL --workload select --concurrency C --pool-size C --duration S
 #                       (C tasks, a pool of C connections; latency includes the pool checkout);
-#                       with --executors, one column per executor: dbconnection-nio, dbconnection-nio-global,
+#                       with --executors, one column per executor: dbconnection-connection, dbconnection-nio-global,
 #                       dbconnection-default
 #   postgresnio-client  Benchmarks' pgclient-load --url URL --clients C --duration S (PostgresClient);
 #                       left out, with a note, while Benchmarks/ has no such product
@@ -40,7 +40,7 @@
 #   --scratch-path DIR   SwiftPM build folder for dbconn (Benchmarks/ builds in DIR-benchmarks)
 #   --no-build           use the release binaries already built
 #   --pgclient-load PATH a pgclient-load binary built elsewhere (not built by this script)
-#   --executors "E ..."  run dbconn once per executor (dbconn bench --executor E: nio, nio-global,
+#   --executors "E ..."  run dbconn once per executor (dbconn bench --executor E: connection, nio-global,
 #                        default, auto),
 #                        interleaved, each its own column (default: one run with dbconn's own default)
 #   --compare-direct     also run dbconn with direct_execute=off (the prepared statement executed through
@@ -111,7 +111,7 @@ DURATION="${explicit_duration:-$DURATION}"
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "--duration must be a whole number of seconds (pgbench -T), got \"$DURATION\""
 [[ -n "${CLIENTS// /}" ]] || die "--clients needs at least one client count"
 for executor in $EXECUTORS; do
-    [[ "$executor" =~ ^(nio|nio-global|default|auto)$ ]] || die "--executors: nio, nio-global, default or auto, got \"$executor\""
+    [[ "$executor" =~ ^(connection|nio-global|default|auto)$ ]] || die "--executors: connection, nio-global, default or auto, got \"$executor\""
 done
 for c in $CLIENTS; do
     [[ "$c" =~ ^[1-9][0-9]*$ && "$c" -le 150 ]] || die "--clients: \"$c\" is not a client count from 1 to 150"
@@ -266,8 +266,8 @@ def pgclient(out_path, clients, round_):
 def fmt_us(value):
     return f"{value:,.0f} µs" if value < 10_000 else f"{value / 1000:,.1f} ms"
 
-NAMES = ["pgbench", "dbconnection", "dbconnection-nio", "dbconnection-default", "dbconnection-auto",
-         "dbconnection-pgnio-path", "postgresnio-client"]
+NAMES = ["pgbench", "dbconnection", "dbconnection-connection", "dbconnection-nio-global", "dbconnection-default",
+         "dbconnection-auto", "dbconnection-pgnio-path", "postgresnio-client"]
 
 def medians(records):
     groups = {}
@@ -353,8 +353,8 @@ def svg(ms, title):
         return left + clients.index(c) / (len(clients) - 1) * plot_w
     def y(v):
         return top + plot_h - v / y_max * plot_h
-    colors = {"pgbench": "#7f7f7f", "dbconnection": "#1f77b4", "dbconnection-nio": "#1f77b4",
-              "dbconnection-default": "#2ca02c", "dbconnection-auto": "#9467bd",
+    colors = {"pgbench": "#7f7f7f", "dbconnection": "#1f77b4", "dbconnection-connection": "#1f77b4",
+              "dbconnection-nio-global": "#d62728", "dbconnection-default": "#2ca02c", "dbconnection-auto": "#9467bd",
               "dbconnection-pgnio-path": "#17becf", "postgresnio-client": "#ff7f0e"}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',

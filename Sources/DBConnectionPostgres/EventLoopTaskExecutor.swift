@@ -40,3 +40,10 @@ extension PGConnection {
     public static let eventLoopExecutors: [EventLoopTaskExecutor] =
         MultiThreadedEventLoopGroup.singleton.makeIterator().map { EventLoopTaskExecutor($0) }
 }
+
+extension EventLoopTaskExecutor {
+    /// ``PGConnection/eventLoopExecutors`` by the identity of their loops.
+    static let forLoop: [ObjectIdentifier: EventLoopTaskExecutor] = Dictionary(
+        uniqueKeysWithValues: PGConnection.eventLoopExecutors.map { (ObjectIdentifier($0.eventLoop), $0) }
+    )
+}

@@ -74,8 +74,12 @@ public final class PGConnection: DatabaseConnection {
         MultiThreadedEventLoopGroup.currentEventLoop.map { ExecutorAffinity($0) }
     }
 
-    /// The event loop this connection's channel reads and writes on.
-    public var executorAffinity: ExecutorAffinity? { ExecutorAffinity(connection.eventLoop) }
+    /// The event loop this connection's channel reads and writes on, with its ``EventLoopTaskExecutor``
+    /// (one of ``eventLoopExecutors``).
+    public var executorAffinity: ExecutorAffinity? {
+        let loop = connection.eventLoop
+        return ExecutorAffinity(loop, taskExecutor: EventLoopTaskExecutor.forLoop[ObjectIdentifier(loop)])
+    }
 
     /// How many rows a ``fetch(_:cursor:callOptions:)`` asks for when `CallOptions.maxRows` is `nil`.
     public static let defaultMaxRows = 500

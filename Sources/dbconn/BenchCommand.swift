@@ -27,12 +27,12 @@ struct Bench: AsyncParsableCommand {
             Ctrl-C stops early and still prints the summary. Exit status: 0, or 1 when the check \
             fails, 130 after Ctrl-C.
 
-            On PostgreSQL, --executor auto (the default) runs each worker on one of NIO's event \
-            loops, which own the connections' sockets (a task executor preference), and the pool \
-            lends it connections of that loop, so a statement's reply resumes its worker on the \
-            thread that read it; --executor default keeps Swift's cooperative pool (one thread hop \
-            there and back per statement); --executor nio-global runs Swift's global executor on \
-            the loops instead (the older way, for comparison).
+            On PostgreSQL, --executor auto (the default) runs each worker on the NIO event loop of its \
+            connections (a task executor preference), and the pool lends it connections of that \
+            loop, so a statement is sent and its reply resumes the worker on one thread; \
+            --executor default keeps Swift's cooperative pool (a thread hop there and back per \
+            statement); --executor nio-global runs Swift's global executor on NIO's loops instead \
+            (the older way, for comparison).
 
             Examples:
               dbconn bench
@@ -234,7 +234,7 @@ struct Bench: AsyncParsableCommand {
         configuration.queueInterval = .milliseconds(queueInterval)
         configuration.timeout = .milliseconds(timeout)
         configuration.progress = quiet ? .none : (isatty ? .live : .lines)
-        configuration.workerExecutors = ExecutorChoice.workerExecutors(requested: executor, url: url)
+        configuration.workersOnConnections = executor.runsWorkersOnConnections
         if verbose {
             var logger = Logger(label: "dbconn.pool") { StreamLogHandler.standardError(label: $0) }
             logger.logLevel = .debug

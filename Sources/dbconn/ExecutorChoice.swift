@@ -1,32 +1,30 @@
 import ArgumentParser
-import DBConnection
-import DBConnectionPostgres
 import NIOCore
 import NIOPosix
 
 /// Where dbconn's tasks run: `--executor`.
 ///
-/// On PostgreSQL every statement is a write to, and a read from, a socket owned by one of NIO's event
-/// loops (`MultiThreadedEventLoopGroup.singleton`, where PGConnection puts its connections). With
-/// Swift's default global executor, each statement hops from a cooperative thread to that loop and
-/// back: two thread switches per round trip. With `nio`, each bench worker prefers one of the loops
-/// as its task executor (``DBConnectionPostgres/PGConnection/eventLoopExecutors``, spread round
-/// robin) and the pool lends it a connection of that loop, so the statement is written and its reply
-/// resumes the worker on one thread. `nio-global` is the older way, kept to compare: NIO's group
-/// installed as Swift Concurrency's global executor
+/// A PostgreSQL connection does its I/O on one of NIO's event loops
+/// (`MultiThreadedEventLoopGroup.singleton`). A bench worker on Swift's cooperative pool (`default`)
+/// hops to that loop and back for every statement: two thread switches per round trip. With
+/// `connection`, each worker runs on the loop of the first connection it gets (the task executor of
+/// its ``DBConnection/ExecutorAffinity``), and the pool lends it connections of that loop from then
+/// on, so a statement is sent and its reply resumes the worker on one thread. Connections without a
+/// task executor (SQLite's: running tasks on a connection's own thread could stall it behind its own
+/// busy handler) leave their workers on the global executor. `nio-global` is the older way for PostgreSQL, kept to compare: NIO's group installed
+/// as Swift Concurrency's global executor
 /// (`NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()`); no
 /// thread hop either, but every call into a nonisolated async function gives the loop up and queues
 /// the task again.
 ///
 /// `nio-global` has to be installed before the first task starts, so ``DBConnMain`` takes the choice
 /// from the raw arguments (``choice(arguments:)``); `Bench` and `SQL` parse the same option for
-/// `--help` and validation, and `Bench` reads it to give its workers their executors.
+/// `--help` and validation, and `Bench` reads it to run its workers.
 enum ExecutorChoice: String, CaseIterable, Sendable, ExpressibleByArgument {
-    /// `nio` for postgres:// URLs, `default` otherwise (SQLite runs its blocking calls on queues of
-    /// its own and gains nothing from the event loops).
+    /// `connection`.
     case auto
-    /// Bench workers prefer NIO's event loops as task executors, one loop each, round robin.
-    case nio
+    /// Each bench worker runs on the thread of its connections (their task executor).
+    case connection
     /// NIO's singleton event loop group is Swift Concurrency's global executor.
     case nioGlobal = "nio-global"
     /// Swift's own global executor (the cooperative pool).
@@ -34,17 +32,17 @@ enum ExecutorChoice: String, CaseIterable, Sendable, ExpressibleByArgument {
 
     static let help = ArgumentHelp(
         """
-        Where tasks run: nio (each worker prefers one of NIO's event loops as its task executor and \
-        gets connections of that loop: no thread hop per PostgreSQL round trip), nio-global (NIO's \
-        event loops run Swift Concurrency's global executor, the older way), default (Swift's \
-        cooperative pool), or auto (nio for postgres:// URLs, default otherwise).
+        Where bench workers run: connection (each on the thread of its connections where the driver \
+        offers it, a PostgreSQL connection's NIO event loop: no thread hop per statement), \
+        nio-global (NIO's event loops run Swift Concurrency's global executor, the older way for \
+        PostgreSQL), default (Swift's cooperative pool), or auto (connection).
         """,
-        valueName: "auto|nio|nio-global|default"
+        valueName: "auto|connection|nio-global|default"
     )
 
-    /// The executor the raw arguments ask for: `--executor X` or `--executor=X`, else `auto`, resolved
-    /// (`auto` becomes `nio` when an argument is a postgres:// or postgresql:// URL). An unknown value
-    /// resolves to `default`; the parser reports it afterwards.
+    /// The executor the raw arguments ask for: `--executor X` or `--executor=X`, else `auto`,
+    /// resolved (`auto` becomes `connection`). An unknown value resolves to `default`; the parser
+    /// reports it afterwards.
     static func choice(arguments: [String]) -> ExecutorChoice {
         var requested = ExecutorChoice.auto
         var index = arguments.startIndex
@@ -59,9 +57,17 @@ enum ExecutorChoice: String, CaseIterable, Sendable, ExpressibleByArgument {
             }
             index += 1
         }
-        guard requested == .auto else { return requested }
-        let isPostgres = arguments.contains { $0.hasPrefix("postgres://") || $0.hasPrefix("postgresql://") }
-        return isPostgres ? .nio : .default
+        return requested.resolved
+    }
+
+    /// `auto` as what it stands for.
+    var resolved: ExecutorChoice {
+        self == .auto ? .connection : self
+    }
+
+    /// Whether bench workers run on the threads of their connections.
+    var runsWorkersOnConnections: Bool {
+        resolved == .connection
     }
 
     /// Installs the choice (only `nio-global` has anything to install); call once, on the main
@@ -71,24 +77,5 @@ enum ExecutorChoice: String, CaseIterable, Sendable, ExpressibleByArgument {
     static func install(_ choice: ExecutorChoice) -> Bool {
         guard choice == .nioGlobal else { return false }
         return NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-    }
-
-    /// The task executors bench workers may prefer, by the affinity of the connections on them:
-    /// NIO's event loops for `nio`, none (the global executor) otherwise.
-    /// - Parameters:
-    ///   - requested: the `--executor` option as given.
-    ///   - url: the database URL (`auto` means `nio` for postgres:// and postgresql://).
-    static func workerExecutors(requested: ExecutorChoice, url: String) -> [ExecutorAffinity: any TaskExecutor] {
-        let isPostgres = url.hasPrefix("postgres://") || url.hasPrefix("postgresql://")
-        switch requested {
-        case .nio: break
-        case .auto: guard isPostgres else { return [:] }
-        case .nioGlobal, .default: return [:]
-        }
-        var executors: [ExecutorAffinity: any TaskExecutor] = [:]
-        for executor in PGConnection.eventLoopExecutors {
-            executors[ExecutorAffinity(executor.eventLoop)] = executor
-        }
-        return executors
     }
 }

@@ -46,6 +46,9 @@ struct PGExecutorAffinityTests {
             let affinity = try #require(connection.executorAffinity)
             let executor = PGConnection.eventLoopExecutors.first { ExecutorAffinity($0.eventLoop) == affinity }
             let loop = try #require(executor).eventLoop
+            // It carries the executor of that loop, which runs tasks there.
+            let carried = try #require(affinity.taskExecutor as? EventLoopTaskExecutor)
+            #expect(carried === executor)
             // The connection's own I/O runs there.
             let onLoop = try await loop.submit { loop.inEventLoop }.get()
             #expect(onLoop)

@@ -44,7 +44,7 @@ struct DBConnTests {
         }
     }
 
-    @Test(arguments: ["nio", "nio-global", "default"])
+    @Test(arguments: ["connection", "nio-global", "default"])
     func benchRunsOnEveryExecutor(executor: String) async throws {
         try await withTemporaryDirectory { directory in
             let output = try await runDBConn([

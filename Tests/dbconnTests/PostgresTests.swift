@@ -93,7 +93,7 @@ struct PostgresTests {
         }
     }
 
-    @Test(arguments: ["auto", "nio", "nio-global", "default"])
+    @Test(arguments: ["auto", "connection", "nio-global", "default"])
     func theSelectWorkloadRunsOnPgbenchTablesAndReadsTheirScale(executor: String) async throws {
         try await withScratchDatabase { url in
             try await makePgbenchTables(url: url, scale: 2)

@@ -24,9 +24,9 @@ struct BenchConfiguration: Sendable {
     }
 
     var database: DatabaseURL
-    /// The task executors workers may prefer, by the ``ExecutorAffinity`` of the connections that
-    /// live on them; empty: workers run on the global executor.
-    var workerExecutors: [ExecutorAffinity: any TaskExecutor] = [:]
+    /// Whether each worker runs on the thread of its connections (the task executor of their
+    /// ``ExecutorAffinity``, where the driver has one) rather than on the global executor.
+    var workersOnConnections = false
     /// Whether the database is the run's own, in a temporary folder removed afterwards.
     var isTemporary = false
     var workload: Workload
@@ -267,19 +267,19 @@ struct BenchRunner: Sendable {
         tickets: Tickets,
         start: ContinuousClock.Instant
     ) async {
-        guard !configuration.workerExecutors.isEmpty else {
+        guard configuration.workersOnConnections else {
             return await transactions(
                 index: index, pool: pool, driver: driver, configuration: configuration, tally: tally,
                 tickets: tickets, start: start)
         }
-        // The executor of the first connection this worker gets (all are idle at the start and there
-        // are as many as workers, so each worker gets its own): from then on the worker runs there
-        // and its checkouts prefer connections of that executor, so its statements are written from,
-        // and resume it on, the thread that owns their socket.
+        // The thread of the first connection this worker gets (all are idle at the start; with as
+        // many connections as workers each worker gets its own): from then on the worker runs there
+        // and its checkouts prefer connections of that thread, so its statements are sent from, and
+        // resume it on, the thread that does the connection's I/O.
         let affinity = try? await pool.withConnection { connection in
             try await connection.withDriverCall("executor") { $0.executorAffinity }
         }
-        let executor = affinity.flatMap { configuration.workerExecutors[$0] }
+        let executor = affinity?.taskExecutor
         await withTaskExecutorPreference(executor) {
             await transactions(
                 index: index, pool: pool, driver: driver, configuration: configuration, tally: tally,

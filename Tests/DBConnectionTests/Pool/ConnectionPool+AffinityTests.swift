@@ -57,3 +57,21 @@ import Testing
         }
     }
 }
+
+@Suite struct ExecutorAffinityTests {
+    final class Thread: Sendable {}
+    final class Executor: TaskExecutor {
+        func enqueue(_ job: consuming ExecutorJob) {}
+    }
+
+    @Test func anAffinityIsItsThreadWhateverTaskExecutorItCarries() {
+        let a = Thread()
+        let b = Thread()
+        let executor = Executor()
+        #expect(ExecutorAffinity(a) == ExecutorAffinity(a, taskExecutor: executor))
+        #expect(ExecutorAffinity(a) != ExecutorAffinity(b))
+        #expect(Set([ExecutorAffinity(a), ExecutorAffinity(a, taskExecutor: executor), ExecutorAffinity(b)]).count == 2)
+        #expect(ExecutorAffinity(a, taskExecutor: executor).taskExecutor as? Executor === executor)
+        #expect(ExecutorAffinity(a).taskExecutor == nil)
+    }
+}
