@@ -17,7 +17,9 @@ import NIOPosix
 /// queue per statement). With a task executor preference those calls stay where they are.
 ///
 /// Tasks that prefer a loop must not block it: no blocking I/O, locks held long, or heavy computation
-/// inside them, or every connection of that loop waits.
+/// inside them, or every connection of that loop waits. The loop must outlive the tasks that prefer
+/// it (the loops of ``PGConnection/eventLoopExecutors`` are NIO's singletons, which never shut down):
+/// a job given to a loop that has shut down is never run.
 public final class EventLoopTaskExecutor: TaskExecutor {
     /// The loop the tasks run on.
     public let eventLoop: any EventLoop
