@@ -89,7 +89,7 @@ struct DirectOutcome: Sendable {
 
 extension BackendObserver {
     /// Queues a direct execution; on the event loop.
-    func startDirect(_ call: DirectCall) {
+    func startDirect(_ call: consuming DirectCall) {
         guard !passive, let context, context.channel.isActive else {
             call.continuation.resume(throwing: PGError(.connectionClosed, message: "the connection is closed"))
             return
