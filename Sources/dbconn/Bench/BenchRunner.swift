@@ -237,15 +237,18 @@ struct BenchRunner: Sendable {
             await withDiscardingTaskGroup { workers in
                 for (index, tally) in tallies.enumerated() {
                     workers.addTask {
-                        await work(
-                            index: index,
-                            pool: pool,
-                            driver: driver,
-                            configuration: configuration,
-                            tally: tally,
-                            tickets: tickets,
-                            start: start
-                        )
+                        let executor = configuration.workersOnConnections ? await connectionExecutor(of: pool) : nil
+                        await withTaskExecutorPreference(executor) {
+                            await work(
+                                index: index,
+                                pool: pool,
+                                driver: driver,
+                                configuration: configuration,
+                                tally: tally,
+                                tickets: tickets,
+                                start: start
+                            )
+                        }
                     }
                 }
             }
@@ -256,40 +259,23 @@ struct BenchRunner: Sendable {
         return Measurement(elapsed: start.duration(to: end), total: total, samples: samples)
     }
 
-    /// One worker: draws a transaction, runs it through the pool, records how it went; until the
-    /// time is up or the tickets run out.
-    private func work<Driver: BenchDriver>(
-        index: Int,
-        pool: ConnectionPool<Driver.Connection>,
-        driver: Driver,
-        configuration: BenchConfiguration,
-        tally: WorkerTally,
-        tickets: Tickets,
-        start: ContinuousClock.Instant
-    ) async {
-        guard configuration.workersOnConnections else {
-            return await transactions(
-                index: index, pool: pool, driver: driver, configuration: configuration, tally: tally,
-                tickets: tickets, start: start)
-        }
-        // The thread of the first connection this worker gets (all are idle at the start; with as
-        // many connections as workers each worker gets its own): from then on the worker runs there
-        // and its checkouts prefer connections of that thread, so its statements are sent from, and
-        // resume it on, the thread that does the connection's I/O.
+    /// The task executor of the first connection a worker gets, for the worker to run on (see
+    /// ``BenchConfiguration/workersOnConnections``); `nil` when the driver offers none.
+    ///
+    /// All connections are idle when the workers start, and with as many connections as workers each
+    /// worker gets its own: from then on the worker runs on that connection's thread and its checkouts
+    /// prefer connections of that thread, so its statements are sent from, and resume it on, the thread
+    /// that does the connection's I/O.
+    private func connectionExecutor<Connection>(of pool: ConnectionPool<Connection>) async -> (any TaskExecutor)? {
         let affinity = try? await pool.withConnection { connection in
             try await connection.withDriverCall("executor") { $0.executorAffinity }
         }
-        let executor = affinity?.taskExecutor
-        await withTaskExecutorPreference(executor) {
-            await transactions(
-                index: index, pool: pool, driver: driver, configuration: configuration, tally: tally,
-                tickets: tickets, start: start)
-        }
+        return affinity?.taskExecutor
     }
 
-    /// The worker's loop: draws a transaction, runs it through the pool, records how it went; until
-    /// the tickets run out.
-    private func transactions<Driver: BenchDriver>(
+    /// One worker: draws a transaction, runs it through the pool, records how it went; until the
+    /// time is up or the tickets run out.
+    private func work<Driver: BenchDriver>(
         index: Int,
         pool: ConnectionPool<Driver.Connection>,
         driver: Driver,
