@@ -26,15 +26,6 @@ struct DirectCall: Sendable {
     var commandTag = ""
     var error: PGError?
 
-    /// The Bind, Execute and Sync messages for one execution of the named statement `statement`:
-    /// every parameter (each encoded as its type in `types`, straight into the message) and every
-    /// result column in binary format.
-    /// - Throws: ``PGError`` ``PGError/Code/invalidValue`` naming the parameter (`parameter $2: …`)
-    ///   when a value does not convert to its parameter's type.
-    static func request(statement: String, params: [PGValue], types: [UInt32]) throws(PGError) -> ByteBuffer {
-        try request(bindPrefix: bindPrefix(statement: statement, parameterCount: params.count), params: params, types: types)
-    }
-
     /// The start of every Bind of `statement` up to its parameter values: the type, a length to fill
     /// in, the unnamed portal, the statement's name, the parameters' format codes (all binary) and
     /// their count. A cached statement keeps it, so an execution writes it in one go.
@@ -49,14 +40,17 @@ struct DirectCall: Sendable {
         return prefix
     }
 
+    /// Execute of the unnamed portal, every row; then Sync.
+    static let executeAndSync: [UInt8] = [UInt8(ascii: "E"), 0, 0, 0, 9, 0, 0, 0, 0, 0, UInt8(ascii: "S"), 0, 0, 0, 4]
     /// What follows the parameter values: one result format code for all columns (binary), which
-    /// ends the Bind; Execute of the unnamed portal, every row; Sync.
-    static let trailer: [UInt8] = [0, 1, 0, 1] + [UInt8(ascii: "E"), 0, 0, 0, 9, 0, 0, 0, 0, 0] + [UInt8(ascii: "S"), 0, 0, 0, 4]
-    /// The Execute and the Sync at the end of ``trailer``.
-    static let executeAndSyncCount = 15
+    /// ends the Bind, then ``executeAndSync``.
+    static let trailer: [UInt8] = [0, 1, 0, 1] + executeAndSync
 
-    /// The messages of one execution: `bindPrefix` (from ``bindPrefix(statement:parameterCount:)``),
-    /// the parameter values, ``trailer``.
+    /// The Bind, Execute and Sync messages for one execution: `bindPrefix` (from
+    /// ``bindPrefix(statement:parameterCount:)``), every parameter (each encoded as its type in
+    /// `types`, straight into the message), ``trailer`` (every result column in binary format).
+    /// - Throws: ``PGError`` ``PGError/Code/invalidValue`` naming the parameter (`parameter $2: …`)
+    ///   when a value does not convert to its parameter's type.
     static func request(bindPrefix: [UInt8], params: [PGValue], types: [UInt32]) throws(PGError) -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: bindPrefix.count + trailer.count + 16 * params.count)
         buffer.writeBytes(bindPrefix)
@@ -75,7 +69,7 @@ struct DirectCall: Sendable {
         }
         buffer.writeBytes(trailer)
         // The Bind's length counts from its length field (after the type byte) to its end.
-        let bindEnd = buffer.writerIndex - executeAndSyncCount
+        let bindEnd = buffer.writerIndex - executeAndSync.count
         buffer.setInteger(Int32(bindEnd - buffer.readerIndex - 1), at: buffer.readerIndex + 1)
         return buffer
     }

@@ -450,7 +450,7 @@ public final class PGConnection: DatabaseConnection {
                 return "dbc_\(state.statementCounter)"
             }
         }
-        _ = try await cachedStatement(for: query)
+        if lookUpStatement(for: query) == nil { _ = try await prepareStatement(for: query) }
         return query
     }
 
@@ -469,12 +469,11 @@ public final class PGConnection: DatabaseConnection {
         guard query.name != nil else {
             return (query, try await run(query.sql, params, retryable: true, callOptions: callOptions))
         }
-        // A cache hit without an await: one suspension point less on every execution.
         let statement: CachedStatement
         if let cached = lookUpStatement(for: query) {
             statement = cached
         } else {
-            statement = try await cachedStatement(for: query)
+            statement = try await prepareStatement(for: query)
         }
         guard params.count == statement.parameterTypes.count else {
             throw PGError(
@@ -646,9 +645,8 @@ public final class PGConnection: DatabaseConnection {
         )
     }
 
-    /// The cached prepared statement for a named query, prepared now if the cache lacks it (or holds
-    /// another text under that name).
     /// The cached statement of `query` (named) if the cache has it for the same SQL; marks it used.
+    /// Synchronous, so that a cache hit costs no suspension point.
     private func lookUpStatement(for query: PGQuery) -> CachedStatement? {
         guard let name = query.name else { return nil }
         return local.withLock { state in
@@ -659,9 +657,11 @@ public final class PGConnection: DatabaseConnection {
         }
     }
 
-    private func cachedStatement(for query: PGQuery) async throws -> CachedStatement {
+    /// Prepares a named query on the server and caches it, replacing another text under that name
+    /// and evicting the least recently used statements over ``Options/statementCacheSize``. For a
+    /// query ``lookUpStatement(for:)`` did not find.
+    private func prepareStatement(for query: PGQuery) async throws -> CachedStatement {
         let name = query.name!
-        if let cached = lookUpStatement(for: query) { return cached }
         let connection = self.connection
         let prepared = try await serverCall(query.sql, retryable: true) {
             try await connection.prepare(query: query.sql).get()

@@ -7,6 +7,14 @@ import Testing
 
 @testable import DBConnectionPostgres
 
+extension DirectCall {
+    /// The messages of one execution of the named statement `statement`, as a cached statement's
+    /// execution builds them (its Bind prefix, then the values).
+    static func request(statement: String, params: [PGValue], types: [UInt32]) throws(PGError) -> ByteBuffer {
+        try request(bindPrefix: bindPrefix(statement: statement, parameterCount: params.count), params: params, types: types)
+    }
+}
+
 /// The driver's own execution of cached prepared statements (``PGConnection/Options/directExecute``):
 /// the bytes it sends and reads, without a server.
 @Suite struct DirectCallCodingTests {

@@ -68,18 +68,26 @@ struct PGExecutorAffinityTests {
             var leases: [PoolLease<PGConnection>] = []
             for _ in 0..<4 { leases.append(try await pool.checkout(options: .init())) }
             let loopsInUse = Set(leases.compactMap { $0.holder.connection.executorAffinity })
-            for lease in leases { pool.checkin(lease) }
             #expect(!loopsInUse.isEmpty)
 
             for executor in PGConnection.eventLoopExecutors
             where loopsInUse.contains(ExecutorAffinity(executor.eventLoop)) {
+                let loop = ExecutorAffinity(executor.eventLoop)
+                // Connections of the other loops go back first, so that without the preference the
+                // longest-idle connection, which a checkout would get, is not one of this loop.
+                let ofLoop = leases.filter { $0.holder.connection.executorAffinity == loop }
+                for lease in leases where lease.holder.connection.executorAffinity != loop { pool.checkin(lease) }
+                for lease in ofLoop { pool.checkin(lease) }
                 let seen: Seen = try await Task(executorPreference: executor) {
                     try await Self.statement(on: pool, executor: executor)
                 }.value
-                #expect(seen.affinity == ExecutorAffinity(executor.eventLoop))
+                #expect(seen.affinity == loop)
                 #expect(seen.onLoop)
                 #expect(seen.scalar == .int32(42))
+                leases = []
+                for _ in 0..<4 { leases.append(try await pool.checkout(options: .init())) }
             }
+            for lease in leases { pool.checkin(lease) }
         }
     }
 

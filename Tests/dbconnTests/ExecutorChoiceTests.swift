@@ -25,7 +25,7 @@ import Testing
         #expect(ExecutorChoice.choice(arguments: ["sql", "sqlite:a.db", "--", "--executor=nio-global"]) == .connection)
     }
 
-    @Test func onlyNIOGlobalInstallsAnything() {
+    @Test func connectionAndDefaultInstallNothing() {
         // Installing would take over the test process's global executor: only the refusal is tested.
         #expect(!ExecutorChoice.install(.connection))
         #expect(!ExecutorChoice.install(.default))
