@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "pool-bench", targets: ["pool-bench"]),
         .executable(name: "pool-overload", targets: ["pool-overload"]),
         .executable(name: "pgclient-load", targets: ["pgclient-load"]),
+        .executable(name: "pg-wire-floor", targets: ["pg-wire-floor"]),
     ],
     dependencies: [
         .package(name: "dbconnection-swift", path: ".."),
@@ -87,6 +88,17 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A bare SwiftNIO client of pgbench's select-only statement: the floor under any driver on NIO.
+        .executableTarget(
+            name: "pg-wire-floor",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -19,6 +19,11 @@
 #                       dbconnection-default
 #   postgresnio-client  Benchmarks' pgclient-load --url URL --clients C --duration S (PostgresClient);
 #                       left out, with a note, while Benchmarks/ has no such product
+#   nio-floor-callbacks with --floor: Benchmarks' pg-wire-floor --mode callbacks, the same statement from
+#                       a bare SwiftNIO channel handler (no driver, no pool, no task): what a client on
+#                       NIO's event loops costs at the least
+#   nio-floor-tasks     with --floor: pg-wire-floor --mode tasks, the same with one Swift task per
+#                       connection awaiting each statement on the connection's event loop
 #
 # Runs are interleaved (pgbench, dbconnection, postgresnio-client, pgbench, ...) for --rounds rounds,
 # and the table shows the median of the rounds. TLS is off for all three (sslmode=disable): the
@@ -43,6 +48,7 @@
 #   --executors "E ..."  run dbconn once per executor (dbconn bench --executor E: connection, nio-global,
 #                        default, auto),
 #                        interleaved, each its own column (default: one run with dbconn's own default)
+#   --floor              also run the two pg-wire-floor columns (built from Benchmarks/; see above)
 #   --compare-direct     also run dbconn with direct_execute=off (the prepared statement executed through
 #                        PostgresNIO's request path instead of the driver's own exchange), as the
 #                        column dbconnection-pgnio-path
@@ -75,6 +81,7 @@ NO_BUILD=0
 PGCLIENT_GIVEN=""
 EXECUTORS=""
 COMPARE_DIRECT=0
+FLOOR=0
 explicit_clients="" explicit_rounds="" explicit_duration=""
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see --help)"; }
@@ -95,6 +102,7 @@ while [[ $# -gt 0 ]]; do
     --pgclient-load) need_value "$@"; PGCLIENT_GIVEN="$(absolute "$2")"; shift 2 ;;
     --executors) need_value "$@"; EXECUTORS="$2"; shift 2 ;;
     --compare-direct) COMPARE_DIRECT=1; shift ;;
+    --floor) FLOOR=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
@@ -125,6 +133,7 @@ ARGS=(--scale "$SCALE" --clients "$CLIENTS" --rounds "$ROUNDS" --duration "$DURA
 [[ -n "$SVG_OUT" ]] && ARGS+=(--svg "$SVG_OUT")
 [[ -n "$EXECUTORS" ]] && ARGS+=(--executors "$EXECUTORS")
 [[ "$COMPARE_DIRECT" == 1 ]] && ARGS+=(--compare-direct)
+[[ "$FLOOR" == 1 ]] && ARGS+=(--floor)
 cd "$ROOT"
 
 # MARK: Tools
@@ -189,10 +198,22 @@ if [[ "${DBCONN_BENCH_BUILT:-}" != "1" ]]; then
             log "note: pgclient-load did not build (Benchmarks/ is another work in progress); the postgresnio-client column is left out"
         fi
     fi
-    export DBCONN_BENCH_BUILT=1 DBCONN_BENCH_DBCONN="$DBCONN" DBCONN_BENCH_PGCLIENT="$PGCLIENT" DBCONN_BENCH_PGBENCH="$PGBENCH"
+    FLOOR_CLIENT=""
+    if [[ "$FLOOR" == 1 ]]; then
+        if [[ "$NO_BUILD" -eq 0 ]]; then
+            log "building pg-wire-floor (release, Benchmarks/)"
+            swift build -c release --package-path Benchmarks --product pg-wire-floor \
+                ${bench_scratch[@]+"${bench_scratch[@]}"} >&2 || die "pg-wire-floor did not build (output above)"
+        fi
+        FLOOR_CLIENT="$(swift build -c release --package-path Benchmarks ${bench_scratch[@]+"${bench_scratch[@]}"} --show-bin-path)/pg-wire-floor"
+        [[ -x "$FLOOR_CLIENT" ]] || die "$FLOOR_CLIENT is missing: build it with swift build -c release --package-path Benchmarks --product pg-wire-floor"
+    fi
+    export DBCONN_BENCH_BUILT=1 DBCONN_BENCH_DBCONN="$DBCONN" DBCONN_BENCH_PGCLIENT="$PGCLIENT" DBCONN_BENCH_PGBENCH="$PGBENCH" \
+        DBCONN_BENCH_FLOOR="$FLOOR_CLIENT"
 fi
 DBCONN="$DBCONN_BENCH_DBCONN"
 PGCLIENT="${DBCONN_BENCH_PGCLIENT:-}"
+FLOOR_CLIENT="${DBCONN_BENCH_FLOOR:-}"
 
 # MARK: The server
 
@@ -256,18 +277,19 @@ def dbconn(report_path, name, clients, round_):
     return record(name, clients, round_, report["tps"],
                   report["latency"]["p50"], report["latency"]["p99"], note)
 
-def pgclient(out_path, clients, round_):
+def pgclient(out_path, name, clients, round_):
+    """pgclient-load's and pg-wire-floor's one JSON line: tps, p50_us, p99_us."""
     lines = [line for line in open(out_path) if line.strip()]
     if len(lines) != 1:
-        raise SystemExit(f"pgclient-load printed {len(lines)} lines on stdout, expected one JSON line")
+        raise SystemExit(f"{name} printed {len(lines)} lines on stdout, expected one JSON line")
     data = json.loads(lines[0])
-    return record("postgresnio-client", clients, round_, float(data["tps"]), data["p50_us"], data["p99_us"])
+    return record(name, clients, round_, float(data["tps"]), data["p50_us"], data["p99_us"])
 
 def fmt_us(value):
     return f"{value:,.0f} µs" if value < 10_000 else f"{value / 1000:,.1f} ms"
 
 NAMES = ["pgbench", "dbconnection", "dbconnection-connection", "dbconnection-nio-global", "dbconnection-default",
-         "dbconnection-auto", "dbconnection-pgnio-path", "postgresnio-client"]
+         "dbconnection-auto", "dbconnection-pgnio-path", "postgresnio-client", "nio-floor-callbacks", "nio-floor-tasks"]
 
 def medians(records):
     groups = {}
@@ -300,10 +322,10 @@ def report(records_path, json_out, svg_out, title):
     records = [json.loads(line) for line in open(records_path) if line.strip()]
     ms = medians(records)
     by = {(m["implementation"], m["clients"]): m for m in ms}
-    rows = [["clients", "implementation", "tps", "p50", "p99", "rounds", "dbconn/pgbench", "dbconn/PostgresClient"]]
+    rows = [["clients", "implementation", "tps", "p50", "p99", "rounds", "/ pgbench", "/ PostgresClient"]]
     for m in ms:
         ratios = ["", ""]
-        if m["implementation"].startswith("dbconnection"):
+        if m["implementation"].startswith(("dbconnection", "nio-floor")):
             for i, peer in enumerate(["pgbench", "postgresnio-client"]):
                 other = by.get((peer, m["clients"]))
                 if other and other["tps"] > 0:
@@ -355,7 +377,8 @@ def svg(ms, title):
         return top + plot_h - v / y_max * plot_h
     colors = {"pgbench": "#7f7f7f", "dbconnection": "#1f77b4", "dbconnection-connection": "#1f77b4",
               "dbconnection-nio-global": "#d62728", "dbconnection-default": "#2ca02c", "dbconnection-auto": "#9467bd",
-              "dbconnection-pgnio-path": "#17becf", "postgresnio-client": "#ff7f0e"}
+              "dbconnection-pgnio-path": "#17becf", "postgresnio-client": "#ff7f0e",
+              "nio-floor-callbacks": "#bcbd22", "nio-floor-tasks": "#8c564b"}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
            f'<rect width="{width}" height="{height}" fill="white"/>',
@@ -428,6 +451,7 @@ else
 fi
 [[ "$COMPARE_DIRECT" == 1 ]] && implementations+=" dbconnection-pgnio-path"
 [[ -n "$PGCLIENT" ]] && implementations+=" postgresnio-client"
+[[ -n "$FLOOR_CLIENT" ]] && implementations+=" nio-floor-callbacks nio-floor-tasks"
 
 # MARK: The runs
 
@@ -470,11 +494,20 @@ for clients in $CLIENTS; do
                 ;;
             postgresnio-client)
                 if "$PGCLIENT" --url "$URL" --clients "$clients" --duration "$DURATION" >"$run/out" 2>"$run/err" \
-                    && line="$(helper pgclient "$run/out" "$clients" "$round" 2>"$run/parse")"; then
+                    && line="$(helper pgclient "$run/out" "$implementation" "$clients" "$round" 2>"$run/parse")"; then
                     :
                 else
                     log "note: pgclient-load failed ($(head -c 300 "$run/err" "$run/parse" 2>/dev/null | tr '\n' ' ')); this run is left out"
                     continue
+                fi
+                ;;
+            nio-floor-*)
+                if "$FLOOR_CLIENT" --url "$URL" --clients "$clients" --duration "$DURATION" \
+                    --mode "${implementation#nio-floor-}" >"$run/out" 2>"$run/err"; then
+                    line="$(helper pgclient "$run/out" "$implementation" "$clients" "$round")"
+                else
+                    cat "$run/err" >&2
+                    die "pg-wire-floor failed (its output above)"
                 fi
                 ;;
             esac
@@ -489,7 +522,7 @@ done
 CORES="$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?')"
 TITLE="pgbench -S (select-only, prepared): scale $SCALE, $ROUNDS round(s) of $DURATION s per client count, medians
 PostgreSQL $SERVER_VERSION at $SHOWN_URL, $CORES cores (clients and server share them), TLS off
-latency per transaction (dbconnection: pool checkout included); ratios: dbconnection tps / peer tps"
+latency per transaction (dbconnection: pool checkout included); ratios: tps / the peer's tps"
 echo
 helper report "$RECORDS" "$JSON_OUT" "$SVG_OUT" "$TITLE"
 [[ -n "$JSON_OUT" ]] && log "wrote $JSON_OUT"
