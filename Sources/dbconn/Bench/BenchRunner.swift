@@ -234,10 +234,13 @@ struct BenchRunner: Sendable {
         )
         await withDiscardingTaskGroup { group in
             group.addTask { await reporter.tickEverySecond() }
+            let executors = ExecutorAssignment(holders: min(configuration.concurrency, configuration.poolSize))
             await withDiscardingTaskGroup { workers in
                 for (index, tally) in tallies.enumerated() {
                     workers.addTask {
-                        let executor = configuration.workersOnConnections ? await connectionExecutor(of: pool) : nil
+                        let executor =
+                            configuration.workersOnConnections
+                            ? await executors.executor(forWorker: index, of: pool) : nil
                         await withTaskExecutorPreference(executor) {
                             await work(
                                 index: index,
@@ -257,20 +260,6 @@ struct BenchRunner: Sendable {
         let end = clock.now
         let (total, samples) = reporter.finish(at: end)
         return Measurement(elapsed: start.duration(to: end), total: total, samples: samples)
-    }
-
-    /// The task executor of the first connection a worker gets, for the worker to run on (see
-    /// ``BenchConfiguration/workersOnConnections``); `nil` when the driver offers none.
-    ///
-    /// All connections are idle when the workers start, and with as many connections as workers each
-    /// worker gets its own: from then on the worker runs on that connection's thread and its checkouts
-    /// prefer connections of that thread, so its statements are sent from, and resume it on, the thread
-    /// that does the connection's I/O.
-    private func connectionExecutor<Connection>(of pool: ConnectionPool<Connection>) async -> (any TaskExecutor)? {
-        let affinity = try? await pool.withConnection { connection in
-            try await connection.withDriverCall("executor") { $0.executorAffinity }
-        }
-        return affinity?.taskExecutor
     }
 
     /// One worker: draws a transaction, runs it through the pool, records how it went; until the
@@ -317,6 +306,76 @@ struct BenchRunner: Sendable {
                 let queueWait = granted.map { asked.duration(to: $0) }
                 tally.record { $0.recordFailure(error, queueWait: queueWait) }
             }
+        }
+    }
+}
+
+/// Spreads the workers over the threads of the pool's connections (see
+/// ``BenchConfiguration/workersOnConnections``), in the same proportion as the connections.
+///
+/// The first `holders` workers (as many as there are connections, or workers if fewer) each lease a
+/// connection, note the task executor of its ``ExecutorAffinity``, and keep the lease until all of them
+/// have one: so each holds a different connection, and the workers of each thread are as many as that
+/// thread's connections. A worker on a thread with fewer idle connections than workers would often get
+/// a connection of another thread, and pay two thread wake-ups per statement. Workers past `holders`
+/// take the executor of worker `index % holders`.
+private final class ExecutorAssignment: Sendable {
+    private struct State {
+        var executors: [Int: any TaskExecutor] = [:]
+        var arrived: Set<Int> = []
+        var waiting: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let holders: Int
+    private let state = Mutex(State())
+
+    init(holders: Int) {
+        self.holders = max(1, holders)
+    }
+
+    /// The executor worker `index` runs on; `nil` when the driver offers none.
+    func executor<Connection>(forWorker index: Int, of pool: ConnectionPool<Connection>) async -> (any TaskExecutor)? {
+        if index < holders {
+            do {
+                try await pool.withConnection { connection in
+                    let affinity = try await connection.withDriverCall("executor") { $0.executorAffinity }
+                    await arrive(index, affinity?.taskExecutor)
+                }
+            } catch {
+                // No connection (the run is failing anyway): count the worker in, without an executor.
+                await arrive(index, nil)
+            }
+        } else {
+            await waitForAll()
+        }
+        return state.withLock { $0.executors[index % holders] }
+    }
+
+    /// Records worker `index`'s executor, then waits until every holder has arrived.
+    private func arrive(_ index: Int, _ executor: (any TaskExecutor)?) async {
+        let waiters: [CheckedContinuation<Void, Never>]? = state.withLock { state in
+            // A worker whose lease failed after it arrived comes again: it is counted once.
+            guard state.arrived.insert(index).inserted else { return [] }
+            if let executor { state.executors[index] = executor }
+            guard state.arrived.count == holders else { return nil }
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        if let waiters {
+            for waiter in waiters { waiter.resume() }
+        } else {
+            await waitForAll()
+        }
+    }
+
+    private func waitForAll() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { state in
+                if state.arrived.count >= holders { return true }
+                state.waiting.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
         }
     }
 }
