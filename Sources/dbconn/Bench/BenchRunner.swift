@@ -316,10 +316,12 @@ struct BenchRunner: Sendable {
 /// The first `holders` workers (as many as there are connections, or workers if fewer) each lease a
 /// connection, note the task executor of its ``ExecutorAffinity``, and keep the lease until all of them
 /// have one: so each holds a different connection, and the workers of each thread are as many as that
-/// thread's connections. A worker on a thread with fewer idle connections than workers would often get
-/// a connection of another thread, and pay two thread wake-ups per statement. Workers past `holders`
-/// take the executor of worker `index % holders`.
-private final class ExecutorAssignment: Sendable {
+/// thread's connections. Without the wait, a worker that leases its first connection after others have
+/// started running statements can get one of a thread that already has its share of workers (they lend
+/// and return that thread's connections all the time); that thread then has more workers than
+/// connections, lends connections of the other thread, and each such statement costs two thread
+/// wake-ups. Workers past `holders` take the executor of worker `index % holders`.
+final class ExecutorAssignment: Sendable {
     private struct State {
         var executors: [Int: any TaskExecutor] = [:]
         var arrived: Set<Int> = []
@@ -332,6 +334,9 @@ private final class ExecutorAssignment: Sendable {
     init(holders: Int) {
         self.holders = max(1, holders)
     }
+
+    /// How many holders have their executor so far.
+    var arrivals: Int { state.withLock { $0.arrived.count } }
 
     /// The executor worker `index` runs on; `nil` when the driver offers none.
     func executor<Connection>(forWorker index: Int, of pool: ConnectionPool<Connection>) async -> (any TaskExecutor)? {
