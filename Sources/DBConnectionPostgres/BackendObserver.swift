@@ -188,6 +188,14 @@ final class BackendState: Sendable {
         state.withLock { $0.directObserver }
     }
 
+    /// Whether every ReadyForQuery owed has arrived, the last one said idle (`I`), and the connection is
+    /// open and observable: what ``PGConnection/checkin()`` would find without waiting.
+    var isSettledAndIdle: Bool {
+        state.withLock {
+            $0.receivedReady >= $0.expectedReady && $0.status == UInt8(ascii: "I") && Self.failure(of: $0) == nil
+        }
+    }
+
     /// Whether every ReadyForQuery owed has arrived: nothing sent is still being answered.
     var isSettled: Bool {
         state.withLock { $0.receivedReady >= $0.expectedReady }

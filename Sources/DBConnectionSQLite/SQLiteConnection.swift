@@ -118,6 +118,13 @@ public final class SQLiteConnection: DatabaseConnection {
         logger.debug("SQLite database closed: \(error)")
     }
 
+    /// `false` when the last call left no transaction and no cursor open (as SQLite told at its end):
+    /// then ``checkin()`` would pass, and the pool skips it.
+    public var needsCheckin: Bool {
+        let leftovers = database.publishedLeftovers
+        return leftovers.inTransaction || leftovers.openCursors > 0
+    }
+
     /// Checks that the lease left nothing open: a lease that ends inside a transaction, or with a cursor
     /// not deallocated, throws `DisconnectError`, so the pool closes the connection (closing rolls the
     /// transaction back) rather than lend it to the next caller in that state.

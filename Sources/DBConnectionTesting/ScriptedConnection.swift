@@ -72,10 +72,14 @@ public final class ScriptedConnection: DatabaseConnection {
         _ = try await step { .ping(state: $0) }
     }
 
-    /// Throws ``Script/checkinError`` if set.
+    /// Counts the call (``Script/checkins``); throws ``Script/checkinError`` if set.
     public func checkin() async throws {
+        script.noteCheckin()
         if let error = script.checkinError { throw error }
     }
+
+    /// ``Script/checkinNeeded``.
+    public var needsCheckin: Bool { script.checkinNeeded }
 
     /// Counts the interrupt and answers ``Script/interruptOutcome``.
     @discardableResult
@@ -328,6 +332,8 @@ public final class Script: Sendable {
         var interrupts = 0
         var interruptOutcome: InterruptOutcome = .unconfirmed
         var checkinError: (any Error)?
+        var checkinNeeded = true
+        var checkins = 0
         var watchers: [(Int, CheckedContinuation<Void, Never>)] = []
     }
 
@@ -371,6 +377,20 @@ public final class Script: Sendable {
     public var checkinError: (any Error)? {
         get { state.withLock { $0.checkinError } }
         set { state.withLock { $0.checkinError = newValue } }
+    }
+
+    /// What ``ScriptedConnection/needsCheckin`` answers. Default `true`: ``ScriptedConnection/checkin()``
+    /// runs at the end of every lease.
+    public var checkinNeeded: Bool {
+        get { state.withLock { $0.checkinNeeded } }
+        set { state.withLock { $0.checkinNeeded = newValue } }
+    }
+
+    /// How many times the pool called ``ScriptedConnection/checkin()``.
+    public var checkins: Int { state.withLock { $0.checkins } }
+
+    func noteCheckin() {
+        state.withLock { $0.checkins += 1 }
     }
 
     func noteInterrupt() -> InterruptOutcome {

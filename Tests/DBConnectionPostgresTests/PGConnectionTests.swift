@@ -188,6 +188,19 @@ struct PGConnectionTests {
         }
     }
 
+    @Test func aCheckinIsNeededOnlyWhenTheServerLastSaidSomethingOtherThanIdle() async throws {
+        try await withConnection { conn in
+            try await conn.execute("SELECT 1")
+            #expect(!conn.needsCheckin)
+            try await conn.execute("BEGIN")
+            #expect(conn.needsCheckin)
+            _ = await pgError { try await conn.execute("SELECT 1/0") }
+            #expect(conn.needsCheckin)  // an aborted transaction
+            try await conn.execute("ROLLBACK")
+            #expect(!conn.needsCheckin)
+        }
+    }
+
     @Test func checkinRefusesAConnectionLeftInATransaction() async throws {
         try await withConnection { conn in
             try await conn.execute("BEGIN")

@@ -340,6 +340,21 @@ struct SQLiteConnectionTests {
         }
     }
 
+    @Test func aCheckinIsNeededOnlyWhenTheLastCallLeftATransactionOrACursorOpen() async throws {
+        try await withConnection { conn, _ in
+            _ = try await conn.execute("SELECT 1")
+            #expect(!conn.needsCheckin)
+            try await conn.execute("BEGIN")
+            #expect(conn.needsCheckin)
+            try await conn.execute("ROLLBACK")
+            #expect(!conn.needsCheckin)
+            let (_, cursor) = try await conn.declare("SELECT 1", params: .none, callOptions: noOptions)
+            #expect(conn.needsCheckin)
+            _ = try await conn.deallocate("SELECT 1", cursor: cursor, callOptions: noOptions)
+            #expect(!conn.needsCheckin)
+        }
+    }
+
     @Test func aLeaseThatEndsInATransactionDisconnectsAtCheckin() async throws {
         try await withConnection { conn, _ in
             try await conn.execute("BEGIN")

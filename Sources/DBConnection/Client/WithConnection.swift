@@ -28,9 +28,14 @@ extension DatabasePool {
     }
 
     /// Ends a lease that went well: pending cursor cleanups, the driver's `checkin` callback (a throw
-    /// there, say a transaction left open, closes the connection instead), then the check-in.
+    /// there, say a transaction left open, closes the connection instead), then the check-in. A lease
+    /// whose driver has nothing to check (``DatabaseConnection/needsCheckin``) is checked in directly.
     func finishLease(_ lease: PoolLease<Connection>, connection: PooledConnection<Connection>) async {
         if lease.holder.hasCleanups { await lease.holder.runCleanups(generation: lease.generation) }
+        if !lease.holder.connection.needsCheckin, connection.isValid {
+            checkin(lease)
+            return
+        }
         do {
             try await connection.driverCall("checkin") { try await $0.checkin() }
         } catch {

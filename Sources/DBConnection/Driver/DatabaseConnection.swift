@@ -68,9 +68,19 @@ public protocol DatabaseConnection: AnyObject, Sendable {
     /// - Throws: ``DisconnectError`` to close the new connection.
     func checkout() async throws
 
-    /// Called when the connection goes back to the pool after a lease. Default: nothing.
+    /// Called when the connection goes back to the pool after a lease, unless ``needsCheckin`` says
+    /// there is nothing to check. Default: nothing.
     /// - Throws: ``DisconnectError`` to close the connection instead of keeping it.
     func checkin() async throws
+
+    /// Whether ``checkin()`` has anything to check when the current lease ends. When `false`, the pool
+    /// puts the connection back without calling it: a lease that left nothing behind (no transaction,
+    /// no cursor) ends without an asynchronous call.
+    ///
+    /// Read on the leasing task once its last call has returned, with no callback running: answer from
+    /// what the connection already knows, never with I/O or a wait, and `true` whenever unsure (then
+    /// ``checkin()`` runs as usual). Default: `true`.
+    var needsCheckin: Bool { get }
 
     /// Checks that an idle connection still works. Called every ``PoolConfiguration/idleInterval``.
     /// Default: nothing.
@@ -143,6 +153,8 @@ extension DatabaseConnection {
     public func checkout() async throws {}
     /// Does nothing.
     public func checkin() async throws {}
+    /// `true`: ``checkin()`` runs at the end of every lease.
+    public var needsCheckin: Bool { true }
     /// Does nothing.
     public func ping() async throws {}
     /// Sends nothing: ``InterruptOutcome/unconfirmed``, so the pool closes a connection whose call
