@@ -82,9 +82,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // pgbench's select-only statement through PostgresNIO's PostgresClient: scripts/bench-postgres.sh.
+        // The account ids, the clock and the JSON line of pgclient-load and pg-wire-floor.
+        .target(name: "LoadReport", swiftSettings: swiftSettings),
         .executableTarget(
             name: "pgclient-load",
             dependencies: [
+                "LoadReport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
@@ -96,6 +99,7 @@ let package = Package(
         .executableTarget(
             name: "pg-wire-floor",
             dependencies: [
+                "LoadReport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

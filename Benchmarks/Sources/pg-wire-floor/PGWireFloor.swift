@@ -22,34 +22,10 @@
 
 import ArgumentParser
 import Foundation
+import LoadReport
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-
-#if canImport(Glibc)
-import Glibc
-#endif
-
-@inline(__always)
-func monotonicNanoseconds() -> UInt64 {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
-}
-
-/// xorshift64*: the account ids without a system call per statement (pgbench draws its own, too).
-struct XorShift: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed }
-
-    mutating func next() -> UInt64 {
-        state ^= state >> 12
-        state ^= state << 25
-        state ^= state >> 27
-        return state &* 2_685_821_657_736_338_717
-    }
-}
 
 struct FloorError: Error, CustomStringConvertible {
     var description: String
@@ -416,21 +392,6 @@ struct PGWireFloor: AsyncParsableCommand {
             }
             withExtendedLifetime(executors) {}
         }
-        let elapsed = monotonicNanoseconds() - start
-        let sorted = latencies.sorted()
-        func percentile(_ q: Double) -> Double {
-            guard !sorted.isEmpty else { return 0 }
-            let rank = Int((Double(sorted.count) * q).rounded(.up)) - 1
-            return Double(sorted[max(0, min(sorted.count - 1, rank))]) / 1_000
-        }
-        print(
-            String(
-                format: "{\"tps\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"queries\": %d}",
-                Double(sorted.count) / (Double(elapsed) / 1e9),
-                percentile(0.50),
-                percentile(0.99),
-                sorted.count
-            )
-        )
+        printLoadReport(latencies: latencies, elapsed: monotonicNanoseconds() - start)
     }
 }

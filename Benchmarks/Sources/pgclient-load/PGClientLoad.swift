@@ -19,13 +19,10 @@
 
 import ArgumentParser
 import Foundation
+import LoadReport
 import Logging
 import NIOSSL
 import PostgresNIO
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 struct SelectBalance: PostgresPreparedStatement {
     static let name = "pgclient_load_select_balance"
@@ -44,27 +41,6 @@ struct SelectBalance: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Int32 {
         try row.decode(Int32.self)
     }
-}
-
-/// xorshift64*: a cheap per-task generator for the account ids.
-struct XorShift: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed == 0 ? 0x9E37_79B9_7F4A_7C15 : seed }
-
-    mutating func next() -> UInt64 {
-        state ^= state >> 12
-        state ^= state << 25
-        state ^= state >> 27
-        return state &* 2_685_821_657_736_338_717
-    }
-}
-
-@inline(__always)
-func monotonicNanoseconds() -> UInt64 {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
 }
 
 struct LoadError: Error, CustomStringConvertible {
@@ -142,22 +118,7 @@ struct PGClientLoad: AsyncParsableCommand {
                 return (all, monotonicNanoseconds() - startedAt)
             }
         }
-        let sorted = latencies.sorted()
-        func percentile(_ q: Double) -> Double {
-            guard !sorted.isEmpty else { return 0 }
-            let rank = Int((Double(sorted.count) * q).rounded(.up)) - 1
-            return Double(sorted[max(0, min(sorted.count - 1, rank))]) / 1_000
-        }
-        let tps = Double(sorted.count) / (Double(elapsed) / 1e9)
-        print(
-            String(
-                format: "{\"tps\": %.1f, \"p50_us\": %.1f, \"p99_us\": %.1f, \"queries\": %d}",
-                tps,
-                percentile(0.50),
-                percentile(0.99),
-                sorted.count
-            )
-        )
+        printLoadReport(latencies: latencies, elapsed: elapsed)
     }
 
     /// A PostgresClient configuration from a libpq-style URL.

@@ -3,7 +3,8 @@ import DBConnectionTesting
 import Testing
 
 /// The end of a lease: the driver's `checkin` callback runs unless the driver says there is nothing to
-/// check (`needsCheckin`), and a connection in doubt never goes back either way.
+/// check (`needsCheckin`). A connection in doubt never goes back either way:
+/// `ConnectionPoolTests.aTaskCancelledDuringADriverCallHasItsConnectionClosedNotReused`.
 @Suite(.timeLimit(.minutes(1))) struct CheckinTests {
     private func status(_ pool: Pool) async throws -> TransactionStatus {
         try await pool.withConnection { try await $0.withDriverCall { try await $0.status(callOptions: .init()) } }
@@ -37,33 +38,6 @@ import Testing
             #expect(script.checkins == 2)
             #expect(await events.next() == .disconnected(ConnectionID(poolIndex: 1), tag: nil))
             #expect(await events.next() == .connected(ConnectionID(poolIndex: 1), tag: nil))
-        }
-    }
-
-    @Test func aCallCancelledHalfWayIsNotCheckedInEvenWhenTheDriverSaysClean() async throws {
-        let started = Gate()
-        let script = Script([
-            .ok(state: "s0"),
-            .perform { _ in
-                started.open()
-                try await Task.sleep(for: .seconds(3600))
-                return ScriptedReply(status: .idle)
-            },
-            .ok(), .ok(state: "s1"), .status(.idle),
-        ])
-        script.checkinNeeded = false
-        try await withTestPool(script) { pool, _, events in
-            _ = await events.next()
-            let caller = Task { try await status(pool) }
-            await started.wait()
-            caller.cancel()
-            _ = try? await caller.value
-            #expect(await events.next() == .disconnected(ConnectionID(poolIndex: 1), tag: nil))
-            #expect(await events.next() == .connected(ConnectionID(poolIndex: 1), tag: nil))
-            let after = try await status(pool)
-            #expect(after == .idle)
-            #expect(script.record.map(\.name) == ["connect", "status", "disconnect", "connect", "status"])
-            #expect(script.checkins == 0)
         }
     }
 }

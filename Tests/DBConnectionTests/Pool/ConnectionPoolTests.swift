@@ -449,7 +449,10 @@ func withTestPool(
         }
     }
 
-    @Test func aTaskCancelledDuringADriverCallHasItsConnectionClosedNotReused() async throws {
+    /// Also when the driver says the lease left nothing to check (`needsCheckin` false): the pool's
+    /// shortcut past `checkin()` must not put a connection in doubt back.
+    @Test(arguments: [true, false])
+    func aTaskCancelledDuringADriverCallHasItsConnectionClosedNotReused(checkinNeeded: Bool) async throws {
         // Scenario 39/43: a caller that leaves in the middle of a driver call.
         let started = Gate()
         let script = Script([
@@ -461,6 +464,7 @@ func withTestPool(
             },
             .ok(), .ok(state: "s1"), .status(.idle),
         ])
+        script.checkinNeeded = checkinNeeded
         try await withTestPool(script) { pool, _, events in
             _ = await events.next()
             let caller = Task {
@@ -477,6 +481,8 @@ func withTestPool(
             #expect(status == .idle)
             #expect(script.record.map(\.name) == ["connect", "status", "disconnect", "connect", "status"])
             #expect(script.record.last == .status(state: "s1"))
+            // Only the second lease, on the fresh connection, could have been checked.
+            #expect(script.checkins == (checkinNeeded ? 1 : 0))
         }
     }
 
