@@ -23,7 +23,11 @@ extension PooledConnection {
         _ params: Connection.Params,
         options: CallOptions = CallOptions()
     ) async throws -> Connection.QueryResult {
-        try await unwrappingDisconnect { try await executeReturningQuery(query, params, options: options, timing: .onHandle).1 }
+        do {
+            return try await executeReturningQuery(query, params, options: options, timing: .onHandle).1
+        } catch let error as DisconnectError {
+            throw error.underlying
+        }
     }
 
     /// Prepares and executes a query: `parse`, `prepare`, `describe`, `encode`, `execute`, `decode`.

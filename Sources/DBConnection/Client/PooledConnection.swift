@@ -42,7 +42,12 @@ public struct PooledConnection<Connection: DatabaseConnection>: Sendable {
         _ call: StaticString = "call",
         _ body: (Connection) async throws -> T
     ) async throws -> T {
-        try await unwrappingDisconnect { try await driverCall(call, body) }
+        // unwrappingDisconnect, written out: one `await` layer fewer on every statement.
+        do {
+            return try await driverCall(call, body)
+        } catch let error as DisconnectError {
+            throw error.underlying
+        }
     }
 
     /// The guarded call itself; a ``DisconnectError`` passes through, so that a call on the pool can
@@ -80,7 +85,9 @@ public struct PooledConnection<Connection: DatabaseConnection>: Sendable {
 }
 
 /// Turns a ``DisconnectError`` (the connection is already given back to be closed) into the error it
-/// carries: what a caller on a held connection sees, since such calls are never retried.
+/// carries: what a caller on a held connection sees, since such calls are never retried. The calls
+/// made once per statement (`withDriverCall`, `execute`) write the same `catch` out instead, which
+/// saves an `await` layer (a task switch) per call.
 func unwrappingDisconnect<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
