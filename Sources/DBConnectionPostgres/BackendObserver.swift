@@ -188,12 +188,24 @@ final class BackendState: Sendable {
         state.withLock { $0.directObserver }
     }
 
-    /// Whether every ReadyForQuery owed has arrived, the last one said idle (`I`), and the connection is
-    /// open and observable: what ``PGConnection/checkin()`` would find without waiting.
+    /// Whether ``readyStatus()`` would answer idle (`I`) at once: every ReadyForQuery owed has arrived,
+    /// the last one said idle, and the connection is open and observable. What
+    /// ``PGConnection/checkin()`` would find without waiting.
     var isSettledAndIdle: Bool {
-        state.withLock {
-            $0.receivedReady >= $0.expectedReady && $0.status == UInt8(ascii: "I") && Self.failure(of: $0) == nil
-        }
+        if case .ready(UInt8(ascii: "I")) = state.withLock({ Self.readiness(of: $0) }) { return true }
+        return false
+    }
+
+    private enum Readiness {
+        case ready(UInt8)
+        case failed(PGError)
+        case wait
+    }
+
+    /// The status every ReadyForQuery owed has settled on, the connection's failure, or `.wait`.
+    private static func readiness(of state: State) -> Readiness {
+        if let error = failure(of: state) { return .failed(error) }
+        return state.receivedReady >= state.expectedReady ? .ready(state.status) : .wait
     }
 
     /// Whether every ReadyForQuery owed has arrived: nothing sent is still being answered.
@@ -205,16 +217,7 @@ final class BackendState: Sendable {
     /// ReadyForQuery owed for messages already sent.
     /// - Throws: ``PGError`` when the connection closed first; `CancellationError` when the task is cancelled.
     func readyStatus() async throws -> UInt8 {
-        enum Outcome {
-            case ready(UInt8)
-            case failed(PGError)
-            case wait
-        }
-        func check(_ state: State) -> Outcome {
-            if let error = Self.failure(of: state) { return .failed(error) }
-            return state.receivedReady >= state.expectedReady ? .ready(state.status) : .wait
-        }
-        switch state.withLock({ check($0) }) {
+        switch state.withLock({ Self.readiness(of: $0) }) {
         case .ready(let status): return status
         case .failed(let error): throw error
         case .wait: break
@@ -227,7 +230,7 @@ final class BackendState: Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<UInt8, any Error>) in
                 let immediate: Result<UInt8, any Error>? = state.withLock {
                     if Task.isCancelled { return .failure(CancellationError()) }
-                    switch check($0) {
+                    switch Self.readiness(of: $0) {
                     case .ready(let status): return .success(status)
                     case .failed(let error): return .failure(error)
                     case .wait:

@@ -324,7 +324,7 @@ struct BenchRunner: Sendable {
 final class ExecutorAssignment: Sendable {
     private struct State {
         var executors: [Int: any TaskExecutor] = [:]
-        var arrived: Set<Int> = []
+        var arrived = 0
         var waiting: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -336,18 +336,19 @@ final class ExecutorAssignment: Sendable {
     }
 
     /// How many holders have their executor so far.
-    var arrivals: Int { state.withLock { $0.arrived.count } }
+    var arrivals: Int { state.withLock { $0.arrived } }
 
     /// The executor worker `index` runs on; `nil` when the driver offers none.
     func executor<Connection>(forWorker index: Int, of pool: ConnectionPool<Connection>) async -> (any TaskExecutor)? {
         if index < holders {
+            // Each holder arrives exactly once: inside its lease, or here when it got no connection
+            // or could not read the affinity (the run is failing anyway), without an executor.
             do {
                 try await pool.withConnection { connection in
                     let affinity = try await connection.withDriverCall("executor") { $0.executorAffinity }
                     await arrive(index, affinity?.taskExecutor)
                 }
             } catch {
-                // No connection (the run is failing anyway): count the worker in, without an executor.
                 await arrive(index, nil)
             }
         } else {
@@ -359,10 +360,9 @@ final class ExecutorAssignment: Sendable {
     /// Records worker `index`'s executor, then waits until every holder has arrived.
     private func arrive(_ index: Int, _ executor: (any TaskExecutor)?) async {
         let waiters: [CheckedContinuation<Void, Never>]? = state.withLock { state in
-            // A worker whose lease failed after it arrived comes again: it is counted once.
-            guard state.arrived.insert(index).inserted else { return [] }
             if let executor { state.executors[index] = executor }
-            guard state.arrived.count == holders else { return nil }
+            state.arrived += 1
+            guard state.arrived == holders else { return nil }
             defer { state.waiting = [] }
             return state.waiting
         }
@@ -376,7 +376,7 @@ final class ExecutorAssignment: Sendable {
     private func waitForAll() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let ready = state.withLock { state in
-                if state.arrived.count >= holders { return true }
+                if state.arrived >= holders { return true }
                 state.waiting.append(continuation)
                 return false
             }
