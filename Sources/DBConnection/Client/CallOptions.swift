@@ -15,15 +15,16 @@ public struct CallOptions: Sendable {
     }
     /// ``timeout`` in whole nanoseconds (saturating), computed when it is set: a pool's checkout adds it
     /// to an `Int64` instant without converting a 128-bit `Duration` every time.
-    ///
-    /// Stored before ``deadline``, whose type has a resilient layout: the fields before it sit at fixed
-    /// offsets, so the checkout reads them without asking the runtime for the layout.
     private(set) var timeoutNanoseconds: Int64?
-    /// Whether ``deadline`` is set, kept with it, so that a checkout without one skips reading it.
-    private(set) var hasDeadline: Bool
+    /// ``deadline`` as the time since `leaseDeadlineReference`. `ContinuousClock.Instant` has a
+    /// resilient layout: stored, it would make every `CallOptions` address-only, so each copy would go
+    /// through the runtime's value witnesses and each async function holding one would allocate room
+    /// for it on the task. A `Duration` is a frozen pair of integers.
+    private(set) var deadlineSinceReference: Duration?
     /// An absolute deadline. When both this and ``timeout`` are set, the earlier wins. Default `nil`.
     public var deadline: ContinuousClock.Instant? {
-        didSet { hasDeadline = deadline != nil }
+        get { deadlineSinceReference.map { leaseDeadlineReference.advanced(by: $0) } }
+        set { deadlineSinceReference = newValue.map { leaseDeadlineReference.duration(to: $0) } }
     }
     /// Receives a ``LogEntry`` for each logged call. Default `nil`.
     public var log: (@Sendable (LogEntry) -> Void)?
@@ -51,8 +52,7 @@ public struct CallOptions: Sendable {
         self.queue = queue
         self.timeout = timeout
         self.timeoutNanoseconds = timeout.map(\.nanoseconds)
-        self.hasDeadline = deadline != nil
-        self.deadline = deadline
+        self.deadlineSinceReference = deadline.map { leaseDeadlineReference.duration(to: $0) }
         self.log = log
         self.checkoutRetries = checkoutRetries
         self.maxRows = maxRows

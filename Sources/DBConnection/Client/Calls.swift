@@ -275,7 +275,7 @@ extension DatabasePool {
             let connection = PooledConnection(lease: lease, pool: self)
             do {
                 let result = try await body(connection, CallTiming(poolTime: lease.poolTime, idleTime: lease.idleTime))
-                await finishLease(lease, connection: connection)
+                if !checkinIfClean(lease) { await finishLease(lease, connection: connection) }
                 return result
             } catch let error as DisconnectError {
                 if error.retry && attempt < options.checkoutRetries {
@@ -284,7 +284,7 @@ extension DatabasePool {
                 }
                 throw error.underlying
             } catch {
-                await finishLease(lease, connection: connection)
+                if !checkinIfClean(lease) { await finishLease(lease, connection: connection) }
                 throw error
             }
         }

@@ -1,7 +1,7 @@
 /// The pluggable pool contract: db_connection's `DBConnection.Pool` behaviour (v1.1: checkout,
 /// checkin, disconnect, stop).
 ///
-/// The client API (``withConnection(options:isolation:_:)`` and everything built on it) is written once
+/// The client API (``withConnection(options:_:)`` and everything built on it) is written once
 /// against this protocol, so it works the same on ``ConnectionPool``, on the ownership pool, and on a
 /// pool of your own. A pool lends a connection as a ``PoolLease``, whose ``ConnectionHolder`` guards
 /// every use: once the pool takes a connection back, the lease is stale and every use throws.

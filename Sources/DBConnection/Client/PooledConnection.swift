@@ -1,4 +1,4 @@
-/// A connection lent to you inside ``DatabasePool/withConnection(options:isolation:_:)`` (db_connection's
+/// A connection lent to you inside ``DatabasePool/withConnection(options:_:)`` (db_connection's
 /// `%DBConnection{}` handle).
 ///
 /// Every call goes to this one connection. Once the lease ends (the closure returned, the deadline
@@ -38,6 +38,10 @@ public struct PooledConnection<Connection: DatabaseConnection>: Sendable {
     /// The escape hatch under the client API; prefer the typed calls.
     /// - Throws: ``ConnectionError`` for a stale lease, or what the driver threw (unwrapped from
     ///   ``DisconnectError``).
+    ///
+    /// Inlinable (with the guarded call under it), so that the caller's module specializes it for its
+    /// driver.
+    @inlinable
     public func withDriverCall<T>(
         _ call: StaticString = "call",
         _ body: (Connection) async throws -> T
@@ -52,6 +56,7 @@ public struct PooledConnection<Connection: DatabaseConnection>: Sendable {
 
     /// The guarded call itself; a ``DisconnectError`` passes through, so that a call on the pool can
     /// see whether it may retry.
+    @inlinable
     func driverCall<T>(
         _ call: StaticString = "call",
         _ body: (Connection) async throws -> T

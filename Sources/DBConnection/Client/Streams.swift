@@ -4,7 +4,7 @@ extension PooledConnection {
     /// The results of `query` read through a cursor: `encode`, the driver's `declare` on first
     /// iteration, `fetch` until the last batch, and `deallocate` always.
     ///
-    /// Usable only on a held connection (inside ``DatabasePool/withConnection(options:isolation:_:)`` or
+    /// Usable only on a held connection (inside ``DatabasePool/withConnection(options:_:)`` or
     /// a transaction): the cursor lives on this connection. `deallocate` runs at the normal end, after an
     /// error, and after an early `break` or a cancellation (then before the next call on this connection
     /// or when the lease ends, whichever comes first). ``CallOptions/maxRows`` passes to the driver.

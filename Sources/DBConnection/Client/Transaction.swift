@@ -1,4 +1,4 @@
-/// How a transaction ends when it did not commit: thrown by ``DatabasePool/transaction(options:transactionOptions:isolation:_:)``.
+/// How a transaction ends when it did not commit: thrown by ``DatabasePool/transaction(options:transactionOptions:_:)``.
 ///
 /// db_connection's `{:error, reason}`. ``reason`` is what ``PooledConnection/rollback(_:)`` was given,
 /// or ``TransactionRolledBack/Reason/rollback`` when the transaction was rolled back for another
@@ -41,7 +41,7 @@ struct RollbackSignal: Error {
 extension PooledConnection {
     /// Ends the transaction this connection belongs to with `reason`: db_connection's `rollback/2`.
     ///
-    /// Never returns: it throws a signal that the ``DatabasePool/transaction(options:transactionOptions:isolation:_:)``
+    /// Never returns: it throws a signal that the ``DatabasePool/transaction(options:transactionOptions:_:)``
     /// of this level turns into ``TransactionRolledBack`` with `reason` (let it propagate). In a nested
     /// transaction it marks the whole transaction failed; the outer level then rolls back.
     /// - Throws: always. ``ConnectionError`` "not inside transaction" on a connection outside a transaction.
@@ -61,7 +61,6 @@ extension PooledConnection {
     public func transaction<R>(
         transactionOptions: Connection.TransactionOptions,
         options: CallOptions = CallOptions(),
-        isolation: isolated (any Actor)? = #isolation,
         _ body: (PooledConnection<Connection>) async throws -> sending R
     ) async throws -> sending R {
         if transactionLevel != nil {
@@ -75,7 +74,6 @@ extension PooledConnection {
     }
 
     func nestedTransaction<R>(
-        isolation: isolated (any Actor)? = #isolation,
         _ body: (PooledConnection<Connection>) async throws -> sending R
     ) async throws -> sending R {
         let level = TransactionLevel()
@@ -99,7 +97,6 @@ extension PooledConnection {
         transactionOptions: Connection.TransactionOptions,
         options: CallOptions,
         timing: CallTiming,
-        isolation: isolated (any Actor)? = #isolation,
         _ body: (PooledConnection<Connection>) async throws -> sending R
     ) async throws -> sending R {
         try await begin(transactionOptions: transactionOptions, options: options, timing: timing)
@@ -177,10 +174,9 @@ extension PooledConnection {
 }
 
 extension PooledConnection where Connection.TransactionOptions == EmptyOptions {
-    /// ``transaction(transactionOptions:options:isolation:_:)`` for drivers without transaction options.
+    /// ``transaction(transactionOptions:options:_:)`` for drivers without transaction options.
     public func transaction<R>(
         options: CallOptions = CallOptions(),
-        isolation: isolated (any Actor)? = #isolation,
         _ body: (PooledConnection<Connection>) async throws -> sending R
     ) async throws -> sending R {
         try await transaction(transactionOptions: EmptyOptions(), options: options, body)
@@ -198,7 +194,6 @@ extension DatabasePool {
     public func transaction<R>(
         options: CallOptions = CallOptions(),
         transactionOptions: Connection.TransactionOptions,
-        isolation: isolated (any Actor)? = #isolation,
         _ body: (PooledConnection<Connection>) async throws -> sending R
     ) async throws -> sending R {
         try await withRetryingCheckout(options: options) { connection, timing in
@@ -208,10 +203,9 @@ extension DatabasePool {
 }
 
 extension DatabasePool where Connection.TransactionOptions == EmptyOptions {
-    /// ``transaction(options:transactionOptions:isolation:_:)`` for drivers without transaction options.
+    /// ``transaction(options:transactionOptions:_:)`` for drivers without transaction options.
     public func transaction<R>(
         options: CallOptions = CallOptions(),
-        isolation: isolated (any Actor)? = #isolation,
         _ body: (PooledConnection<Connection>) async throws -> sending R
     ) async throws -> sending R {
         try await transaction(options: options, transactionOptions: EmptyOptions(), body)

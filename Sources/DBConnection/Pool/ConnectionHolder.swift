@@ -69,35 +69,55 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
         _ body: (Connection) async throws -> T
     ) async throws -> T {
         try beginCall(generation: generation, call: call)
-        let result: Swift.Result<T, any Error>
+        // No `Result<T, any Error>` local: in this generic function it would be sized at run time and
+        // allocated on the task at every call.
+        let value: T
         do {
-            result = .success(try await body(connection))
+            value = try await body(connection)
         } catch {
-            result = .failure(error)
+            throw await endCall(generation: generation, failedWith: error)
         }
-        switch leaseGuard.endCall(generation: generation) {
+        let end = leaseGuard.endCall(generation: generation)
+        if case .finished = end { return value }
+        await settle(end)
+        return value
+    }
+
+    /// Ends a call that threw `error`; returns what the caller gets: `error`, or, when the pool took
+    /// the connection back meanwhile, an error that says so.
+    private func endCall(generation: UInt64, failedWith error: any Error) async -> any Error {
+        let end = leaseGuard.endCall(generation: generation)
+        await settle(end)
+        switch end {
+        case .finished:
+            return error
+        case .close:
+            if let disconnect = error as? DisconnectError, var connectionError = disconnect.underlying as? ConnectionError {
+                connectionError.message +=
+                    " (the connection was closed by the pool, possibly due to a timeout or because the pool has been terminated)"
+                return DisconnectError(connectionError, retry: disconnect.retry)
+            }
+            return error
+        case .check(let reclaim):
+            // The pool took the lease back at its deadline and interrupted this call: tell the caller
+            // its deadline passed.
+            var deadlineError = reclaim.error
+            deadlineError.underlying = (error as? DisconnectError)?.underlying ?? error
+            return deadlineError
+        }
+    }
+
+    /// Does what the end of a call found: nothing; close the connection the pool retired meanwhile;
+    /// or check the connection for the pool, which took the lease back at its deadline.
+    private func settle(_ end: LeaseGuard.EndCall) async {
+        switch end {
         case .finished:
             break
         case .close(let closeError):
             await connection.disconnect(error: closeError.underlying ?? closeError)
-            if case .failure(let error) = result, let disconnect = error as? DisconnectError,
-                var connectionError = disconnect.underlying as? ConnectionError
-            {
-                connectionError.message +=
-                    " (the connection was closed by the pool, possibly due to a timeout or because the pool has been terminated)"
-                throw DisconnectError(connectionError, retry: disconnect.retry)
-            }
         case .check(let reclaim):
-            // The pool took the lease back at its deadline and interrupted this call: check the
-            // connection for the pool, and tell the caller its deadline passed.
             await checkReclaimed(reclaim)
-            if case .failure(let error) = result {
-                var deadlineError = reclaim.error
-                deadlineError.underlying = (error as? DisconnectError)?.underlying ?? error
-                throw deadlineError
-            }
         }
-        return try result.get()
     }
 
     /// Checks a connection the pool took back at a deadline: the driver's `checkin` decides whether it
@@ -140,6 +160,7 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
     }
 
     /// Runs the queued cleanups, if any.
+    @usableFromInline
     package func runCleanups(generation: UInt64) async {
         while let next = leaseGuard.nextCleanup(generation: generation) {
             do {
@@ -161,6 +182,7 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
         }
     }
 
+    @usableFromInline
     package var hasCleanups: Bool { leaseGuard.hasCleanups }
 
     package func transactionMark(generation: UInt64) -> TransactionMark {
@@ -271,6 +293,10 @@ public final class LeaseGuard: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Whether `State.cleanups` is not empty, stored under the lock whenever they change: every call
+    /// and every check-in asks, and this answers without taking the lock. A cleanup added by another
+    /// thread just after the load runs at the next call or check-in, as it would after a locked read.
+    private let cleanupsPending = Atomic<Bool>(false)
 
     init() {}
 
@@ -291,7 +317,10 @@ public final class LeaseGuard: Sendable {
             switch $0.phase {
             case .leased:
                 $0.phase = .pooled
-                if !$0.cleanups.isEmpty { $0.cleanups = [] }
+                if !$0.cleanups.isEmpty {
+                    $0.cleanups = []
+                    cleanupsPending.store(false, ordering: .releasing)
+                }
                 return .released
             case .inCall:
                 return .busy
@@ -381,7 +410,10 @@ public final class LeaseGuard: Sendable {
             case .checking:
                 $0.phase = .pooled
                 $0.reclaim = nil
-                if !$0.cleanups.isEmpty { $0.cleanups = [] }
+                if !$0.cleanups.isEmpty {
+                    $0.cleanups = []
+                    cleanupsPending.store(false, ordering: .releasing)
+                }
                 return .report
             case .retiredInCall:
                 $0.phase = .retired
@@ -404,18 +436,23 @@ public final class LeaseGuard: Sendable {
 
     func addCleanup(generation: UInt64, _ cleanup: @escaping @Sendable () async -> Void) {
         state.withLock {
-            if $0.generation == generation { $0.cleanups.append(cleanup) }
+            if $0.generation == generation {
+                $0.cleanups.append(cleanup)
+                cleanupsPending.store(true, ordering: .releasing)
+            }
         }
     }
 
     func nextCleanup(generation: UInt64) -> (@Sendable () async -> Void)? {
         state.withLock {
             guard $0.generation == generation, !$0.cleanups.isEmpty else { return nil }
-            return $0.cleanups.removeFirst()
+            let next = $0.cleanups.removeFirst()
+            if $0.cleanups.isEmpty { cleanupsPending.store(false, ordering: .releasing) }
+            return next
         }
     }
 
-    var hasCleanups: Bool { state.withLock { !$0.cleanups.isEmpty } }
+    var hasCleanups: Bool { cleanupsPending.load(ordering: .acquiring) }
 
     func transactionMark(generation: UInt64) -> TransactionMark {
         state.withLock { $0.generation == generation ? $0.transaction : .none }

@@ -85,7 +85,8 @@ final class PoolClock: Sendable {
     /// call's absolute deadline.
     func deadline(for options: CallOptions, now: PoolInstant) -> PoolInstant? {
         let byTimeout = options.timeoutNanoseconds.map { PoolInstant(nanoseconds: now.nanoseconds.saturatingAdd($0)) }
-        guard options.hasDeadline, let absolute = options.deadline.map(instant) else { return byTimeout }
+        guard let sinceReference = options.deadlineSinceReference else { return byTimeout }
+        let absolute = PoolInstant(offset: sinceReference - originSinceLeaseReference)
         guard let byTimeout else { return absolute }
         return min(byTimeout, absolute)
     }
