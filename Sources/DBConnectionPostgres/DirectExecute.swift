@@ -24,7 +24,15 @@ struct DirectCall: Sendable {
     var continuation: UnsafeContinuation<DirectOutcome, any Error>
     var rows: [[PGValue]] = []
     var commandTag = ""
-    var error: PGError?
+    /// The execution's error, if any. Boxed: a `PGError` is a few hundred bytes, and a call moves
+    /// (queue, wire, reader) several times per statement; the box keeps each move a few words.
+    var failure: Failure?
+
+    /// A boxed ``PGError``.
+    final class Failure: Sendable {
+        let error: PGError
+        init(_ error: PGError) { self.error = error }
+    }
 
     /// The start of every Bind of `statement` up to its parameter values: the type, a length to fill
     /// in, the unnamed portal, the statement's name, the parameters' format codes (all binary) and
@@ -82,24 +90,34 @@ struct DirectOutcome: Sendable {
 }
 
 extension BackendObserver {
-    /// Queues a direct execution; on the event loop.
+    /// Sends a direct execution, or queues it behind others or behind PostgresNIO's own exchange; on
+    /// the event loop.
     func startDirect(_ call: consuming DirectCall) {
         guard !passive, let context, context.channel.isActive else {
             call.continuation.resume(throwing: PGError(.connectionClosed, message: "the connection is closed"))
             return
         }
-        queuedDirectCalls.append(call)
-        sendDirectIfReady()
+        if queuedDirectCalls.isEmpty, canSendDirect {
+            sendDirect(call, context: context)
+        } else {
+            queuedDirectCalls.append(call)
+        }
     }
 
     /// Sends the first queued direct execution when none is on the wire and PostgresNIO has nothing
     /// on the wire either.
     func sendDirectIfReady() {
-        guard let context, directCallOnWire == nil, !queuedDirectCalls.isEmpty, inbound.atBoundary, state.isSettled
-        else {
-            return
-        }
-        var call = queuedDirectCalls.removeFirst()
+        guard let context, !queuedDirectCalls.isEmpty, canSendDirect else { return }
+        sendDirect(queuedDirectCalls.removeFirst(), context: context)
+    }
+
+    /// Whether a direct execution may go on the wire now: none is there, and PostgresNIO's side is
+    /// settled (every ReadyForQuery it is owed has come) between two messages.
+    private var canSendDirect: Bool {
+        directCallOnWire == nil && inbound.atBoundary && state.isSettled
+    }
+
+    private func sendDirect(_ call: consuming DirectCall, context: ChannelHandlerContext) {
         let request = call.request
         call.request = ByteBuffer()
         directCallOnWire = call
@@ -121,22 +139,22 @@ extension BackendObserver {
             case UInt8(ascii: "2"), UInt8(ascii: "I"):
                 break  // BindComplete, EmptyQueryResponse
             case UInt8(ascii: "D"):
-                guard call.error == nil else { break }
+                guard call.failure == nil else { break }
                 do {
                     call.rows.append(try Self.decodeRow(&body, types: call.columnTypes))
                 } catch {
-                    call.error = error
+                    call.failure = DirectCall.Failure(error)
                 }
             case UInt8(ascii: "C"):
                 call.commandTag = body.readNullTerminatedString() ?? ""
             case UInt8(ascii: "E"):
                 // The server's error wins over a decoding error of ours.
-                if call.error?.code != .server { call.error = Self.serverError(&body) }
+                if call.failure?.error.code != .server { call.failure = DirectCall.Failure(Self.serverError(&body)) }
             case UInt8(ascii: "Z"):
                 let status = body.readInteger(as: UInt8.self) ?? UInt8(ascii: "E")
                 state.received(readyForQuery: status)
-                if let error = call.error {
-                    call.continuation.resume(throwing: error)
+                if let failure = call.failure {
+                    call.continuation.resume(throwing: failure.error)
                 } else {
                     call.continuation.resume(returning: DirectOutcome(rows: call.rows, commandTag: call.commandTag))
                 }

@@ -19,14 +19,12 @@ extension PooledConnection where Connection == PGConnection {
     /// ```
     /// - Parameters:
     ///   - name: the savepoint's name (default `dbc_savepoint`; a nested savepoint may reuse it).
-    ///   - isolation: the caller's isolation, inherited by `body`.
     ///   - body: the work.
     /// - Returns: what `body` returns.
     /// - Throws: what `body` throws (after the rollback to the savepoint), or ``PGError`` from the
     ///   savepoint statements (`25P01` outside a transaction).
     public func withSavepoint<R>(
         _ name: String = "dbc_savepoint",
-        isolation: isolated (any Actor)? = #isolation,
         _ body: (PooledConnection<PGConnection>) async throws -> sending R
     ) async throws -> sending R {
         try await withDriverCall("savepoint") { try await $0.savepoint(name) }
