@@ -276,7 +276,11 @@ struct BenchRunner: Sendable {
         let clock = ContinuousClock()
         var rng = Xoshiro256(seed: configuration.seed, stream: UInt64(index) + 1)
         let callOptions = CallOptions(timeout: configuration.timeout)
-        while tickets.claim(configuration.limit, start: start, now: clock.now) {
+        while true {
+            // Two clock reads per transaction: when it asks (also the ticket's time) and when it is done.
+            // The queue wait is the pool's own measure (`poolTime`).
+            let asked = clock.now
+            guard tickets.claim(configuration.limit, start: start, now: asked) else { break }
             let transaction = BenchTransaction.draw(
                 configuration.workload,
                 readPercent: configuration.readPercent,
@@ -284,17 +288,15 @@ struct BenchRunner: Sendable {
                 using: &rng
             )
             let mtime = transaction.isWrite ? Int64(Date().timeIntervalSince1970) : 0
-            let asked = clock.now
-            var granted: ContinuousClock.Instant?
+            var queueWait: Duration?
             do {
                 try await pool.withConnection(options: callOptions) { connection in
-                    granted = clock.now
+                    queueWait = connection.lease.poolTime
                     try await connection.withDriverCall("transaction") { db in
                         try await driver.run(transaction, on: db, mtime: mtime)
                     }
                 }
                 let done = clock.now
-                let queueWait = granted.map { asked.duration(to: $0) }
                 tally.record {
                     $0.recordSuccess(
                         latency: asked.duration(to: done),
@@ -303,7 +305,6 @@ struct BenchRunner: Sendable {
                     )
                 }
             } catch {
-                let queueWait = granted.map { asked.duration(to: $0) }
                 tally.record { $0.recordFailure(error, queueWait: queueWait) }
             }
         }
