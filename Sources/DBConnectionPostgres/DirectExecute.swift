@@ -17,8 +17,9 @@ import NIOCore
 
 /// One statement the observer runs itself; made by ``PGConnection``, run on the channel's event loop.
 struct DirectCall: Sendable {
-    /// Bind, Execute and Sync.
-    var request: ByteBuffer
+    /// Bind, Execute and Sync: set when the call is made, taken when it is sent (once), so the call on
+    /// the wire neither keeps the buffer nor holds an empty one in its place.
+    var request: ByteBuffer?
     /// The result's column types, from the statement's RowDescription.
     var columnTypes: [UInt32]
     var continuation: UnsafeContinuation<DirectOutcome, any Error>
@@ -118,9 +119,8 @@ extension BackendObserver {
     }
 
     private func sendDirect(_ call: consuming DirectCall, context: ChannelHandlerContext) {
-        let request = call.request
-        call.request = ByteBuffer()
-        directCallOnWire = call
+        guard let request = call.request.take() else { preconditionFailure("a direct call is sent once") }
+        directCallOnWire = consume call
         state.sent(readyOwed: 1)
         context.writeAndFlush(wrapOutboundOut(request), promise: nil)
     }
