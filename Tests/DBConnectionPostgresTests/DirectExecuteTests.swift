@@ -230,7 +230,7 @@ extension DirectCall {
     }
 
     @Test func aClosingChannelFailsTheExchangeInFlight() async throws {
-        let (state, channel, observer) = try await Self.observedChannel()
+        let (_, channel, observer) = try await Self.observedChannel()
         let request = try DirectCall.request(statement: "s", params: [], types: [])
         let error = await #expect(throws: PGError.self) {
             _ = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<DirectOutcome, any Error>) in
