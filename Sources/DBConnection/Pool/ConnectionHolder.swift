@@ -176,14 +176,10 @@ public final class ConnectionHolder<Connection: DatabaseConnection>: Sendable {
                 return
             }
             await next()
-            switch leaseGuard.endCall(generation: generation) {
-            case .finished:
-                break
-            case .close(let closeError):
-                await connection.disconnect(error: closeError.underlying ?? closeError)
-                return
-            case .check(let reclaim):
-                await checkReclaimed(reclaim)
+            let end = leaseGuard.endCall(generation: generation)
+            guard case .finished = end else {
+                // Retired or reclaimed meanwhile: close or check the connection, and run no more.
+                await settle(end)
                 return
             }
         }
