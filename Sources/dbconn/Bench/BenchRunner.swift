@@ -297,15 +297,13 @@ struct BenchRunner: Sendable {
                     }
                 }
                 let done = clock.now
-                tally.record {
-                    $0.recordSuccess(
-                        latency: asked.duration(to: done),
-                        queueWait: queueWait,
-                        isWrite: transaction.isWrite
-                    )
-                }
+                tally.recordSuccess(
+                    latency: asked.duration(to: done),
+                    queueWait: queueWait,
+                    isWrite: transaction.isWrite
+                )
             } catch {
-                tally.record { $0.recordFailure(error, queueWait: queueWait) }
+                tally.recordFailure(error, queueWait: queueWait)
             }
         }
     }

@@ -52,7 +52,7 @@ final class Reporter: Sendable {
 
     private func drain() -> Tally {
         var interval = Tally()
-        for tally in tallies { interval.add(tally.take()) }
+        for tally in tallies { tally.drain(into: &interval) }
         return interval
     }
 
@@ -64,9 +64,12 @@ final class Reporter: Sendable {
             state.samples.append(sample)
             state.lastInterval = interval
             state.lastTick = now
-            return (sample, Percentiles(state.total.latency), state.total.committed, state.total.failed)
+            // The run's percentiles so far only for the progress line: reading them walks the whole
+            // histogram.
+            let soFar = configuration.progress == .none ? nil : Percentiles(state.total.latency)
+            return (sample, soFar, state.total.committed, state.total.failed)
         }
-        show(sample: sample, soFar: soFar, committed: done, failed: failed)
+        if let soFar { show(sample: sample, soFar: soFar, committed: done, failed: failed) }
     }
 
     /// Takes the last tallies; a tail shorter than half a second joins the last sample.

@@ -9,12 +9,14 @@ import FoundationXML
 
 @Suite struct ChartTests {
     private func result(samples: [Sample]) throws -> BenchResult {
-        var total = Tally()
+        let worker = WorkerTally()
         for sample in samples {
             for _ in 0..<sample.committed {
-                total.recordSuccess(latency: .microseconds(Int64(sample.p50)), queueWait: .zero, isWrite: false)
+                worker.recordSuccess(latency: .microseconds(Int64(sample.p50)), queueWait: .zero, isWrite: false)
             }
         }
+        var total = Tally()
+        worker.drain(into: &total)
         return BenchResult(
             configuration: BenchConfiguration(
                 database: try DatabaseURL("sqlite:/tmp/chart <&> test.sqlite", for: .bench),
