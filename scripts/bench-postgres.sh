@@ -52,6 +52,13 @@
 #   --compare-direct     also run dbconn with direct_execute=off (the prepared statement executed through
 #                        PostgresNIO's request path instead of the driver's own exchange), as the
 #                        column dbconnection-pgnio-path
+#   --profile            run every run under `perf record -a` (CPU-clock samples on every CPU) and add a
+#                        second table: the CPU time per statement of the client (its user time, the part
+#                        of it in Swift's runtime libraries, its kernel time) and of the server (every
+#                        `postgres` process), medians of the rounds. Needs perf and the right to sample
+#                        every CPU (root, or kernel.perf_event_paranoid <= 0). Sampling slows every
+#                        client a little: compare the tps of a profiled run with each other, not with an
+#                        unprofiled run.
 set -euo pipefail
 SELF="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -82,6 +89,7 @@ PGCLIENT_GIVEN=""
 EXECUTORS=""
 COMPARE_DIRECT=0
 FLOOR=0
+PROFILE=0
 explicit_clients="" explicit_rounds="" explicit_duration=""
 
 need_value() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value (see --help)"; }
@@ -103,6 +111,7 @@ while [[ $# -gt 0 ]]; do
     --executors) need_value "$@"; EXECUTORS="$2"; shift 2 ;;
     --compare-direct) COMPARE_DIRECT=1; shift ;;
     --floor) FLOOR=1; shift ;;
+    --profile) PROFILE=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
@@ -134,11 +143,22 @@ ARGS=(--scale "$SCALE" --clients "$CLIENTS" --rounds "$ROUNDS" --duration "$DURA
 [[ -n "$EXECUTORS" ]] && ARGS+=(--executors "$EXECUTORS")
 [[ "$COMPARE_DIRECT" == 1 ]] && ARGS+=(--compare-direct)
 [[ "$FLOOR" == 1 ]] && ARGS+=(--floor)
+[[ "$PROFILE" == 1 ]] && ARGS+=(--profile)
 cd "$ROOT"
 
 # MARK: Tools
 
 command -v python3 >/dev/null 2>&1 || die "python3 is missing: it parses the results and draws the chart"
+if [[ "$PROFILE" == 1 ]]; then
+    command -v perf >/dev/null 2>&1 \
+        || die "--profile needs perf, which is missing (Debian: apt-get install linux-perf)"
+    probe_data="$(mktemp "${TMPDIR:-/tmp}/bench-postgres-perf.XXXXXX")"
+    if ! perf record -q -a -e cpu-clock -o "$probe_data" -- true >/dev/null 2>&1; then
+        rm -f "$probe_data"
+        die "--profile: perf may not sample every CPU here (perf record -a failed): run as root, or set kernel.perf_event_paranoid to 0 or less"
+    fi
+    rm -f "$probe_data"
+fi
 
 find_pgbench() {
     local bindir
@@ -285,6 +305,43 @@ def pgclient(out_path, name, clients, round_):
     data = json.loads(lines[0])
     return record(name, clients, round_, float(data["tps"]), data["p50_us"], data["p99_us"])
 
+def profile(data_path, record_json, duration):
+    """Adds to a run's record the CPU time per statement its perf samples show: the client's (user,
+    of which Swift's runtime libraries, and kernel), the server's (every `postgres` process) and idle."""
+    import re, subprocess
+    r = json.loads(record_json)
+    out = subprocess.run(["perf", "report", "-i", data_path, "--sort", "comm,dso", "--stdio"],
+                         capture_output=True, text=True).stdout
+    match = re.search(r"Event count \(approx.\): (\d+)", out)
+    statements = r["tps"] * float(duration)
+    if not match or statements <= 0:
+        raise SystemExit(f"perf report found no samples in {data_path}")
+    total_ns = int(match.group(1))
+    cpu = {"client_user_us": 0.0, "client_runtime_us": 0.0, "client_kernel_us": 0.0, "server_us": 0.0,
+           "idle_us": 0.0}
+    others = ("perf", "perf-exec", "kdamond", "kworker", "ksoftirqd", "rcu_", "migration", "kthreadd", "jbd2")
+    for line in out.splitlines():
+        row = re.match(r"\s+([\d.]+)%\s+(\S.*?)\s{2,}(\S+)\s*$", line)
+        if not row:
+            continue
+        share, comm, dso = float(row.group(1)) / 100, row.group(2).strip(), row.group(3)
+        us = share * total_ns / 1000 / statements
+        kernel = dso == "[kernel.kallsyms]"
+        if comm == "postgres":
+            cpu["server_us"] += us
+        elif comm == "swapper":
+            cpu["idle_us"] += us
+        elif comm.startswith(others):
+            continue
+        elif kernel:
+            cpu["client_kernel_us"] += us
+        else:
+            cpu["client_user_us"] += us
+            if dso.startswith(("libswiftCore", "libswift_Concurrency", "libdispatch", "libFoundation")):
+                cpu["client_runtime_us"] += us
+    r["cpu_us"] = {key: round(value, 2) for key, value in cpu.items()}
+    return r
+
 def fmt_us(value):
     return f"{value:,.0f} µs" if value < 10_000 else f"{value / 1000:,.1f} ms"
 
@@ -305,6 +362,10 @@ def medians(records):
             "p99_us": round(statistics.median(r["p99_us"] for r in rs)),
             "rounds": len(rs),
         })
+        profiled = [r["cpu_us"] for r in rs if "cpu_us" in r]
+        if profiled:
+            result[-1]["cpu_us"] = {key: round(statistics.median(p[key] for p in profiled), 2)
+                                    for key in profiled[0]}
     result.sort(key=lambda m: (m["clients"], NAMES.index(m["implementation"])))
     return result
 
@@ -339,6 +400,22 @@ def report(records_path, json_out, svg_out, title):
                     for r in records if r.get("note")})
     for note in notes:
         print("note: " + note)
+    profiled = [m for m in ms if "cpu_us" in m]
+    if profiled:
+        rows = [["clients", "implementation", "client user", "of it runtime", "client kernel", "client",
+                 "server", "all", "rounds"]]
+        for m in profiled:
+            c = m["cpu_us"]
+            client = c["client_user_us"] + c["client_kernel_us"]
+            rows.append([str(m["clients"]), m["implementation"]] +
+                        [f"{value:.2f} µs" for value in (c["client_user_us"], c["client_runtime_us"],
+                                                          c["client_kernel_us"], client, c["server_us"],
+                                                          client + c["server_us"])] + [str(m["rounds"])])
+        print()
+        print("CPU time per statement (perf record -a, CPU-clock samples; medians of the rounds; runtime: "
+              "libswiftCore, libswift_Concurrency, libdispatch, Foundation)")
+        print()
+        print(table(rows))
     if json_out:
         with open(json_out, "w") as f:
             json.dump(ms, f, indent=2)
@@ -422,6 +499,8 @@ if __name__ == "__main__":
     command, args = sys.argv[1], sys.argv[2:]
     if command == "report":
         report(*args)
+    elif command == "profile":
+        print(json.dumps(profile(*args)))
     elif command == "show":
         r = json.loads(args[0])
         note = f'   ({r["note"]})' if r["note"] else ""
@@ -466,9 +545,11 @@ for clients in $CLIENTS; do
         for implementation in $implementations; do
             run="$WORK/$implementation-$clients-$round"
             mkdir -p "$run"
+            profiler=()
+            [[ "$PROFILE" == 1 ]] && profiler=(perf record -q -a -e cpu-clock -F 4999 -o "$run/perf.data" --)
             case "$implementation" in
             pgbench)
-                if "$PGBENCH" -S -M prepared -c "$clients" -j "$threads" -T "$DURATION" -n \
+                if ${profiler[@]+"${profiler[@]}"} "$PGBENCH" -S -M prepared -c "$clients" -j "$threads" -T "$DURATION" -n \
                     -l --log-prefix="$run/log" "$URL" >"$run/out" 2>"$run/err"; then
                     line="$(helper pgbench "$run/out" "$run/log" "$clients" "$round")"
                 else
@@ -483,7 +564,7 @@ for clients in $CLIENTS; do
                 dbconnection-pgnio-path) run_url="$URL&direct_execute=off" ;;
                 dbconnection-*) executor_option=(--executor "${implementation#dbconnection-}") ;;
                 esac
-                if "$DBCONN" bench "$run_url" --workload select --concurrency "$clients" --pool-size "$clients" \
+                if ${profiler[@]+"${profiler[@]}"} "$DBCONN" bench "$run_url" --workload select --concurrency "$clients" --pool-size "$clients" \
                     --duration "$DURATION" --quiet --json "$run/report.json" ${executor_option[@]+"${executor_option[@]}"} \
                     >"$run/out" 2>"$run/err"; then
                     line="$(helper dbconn "$run/report.json" "$implementation" "$clients" "$round")"
@@ -493,7 +574,7 @@ for clients in $CLIENTS; do
                 fi
                 ;;
             postgresnio-client)
-                if "$PGCLIENT" --url "$URL" --clients "$clients" --duration "$DURATION" >"$run/out" 2>"$run/err" \
+                if ${profiler[@]+"${profiler[@]}"} "$PGCLIENT" --url "$URL" --clients "$clients" --duration "$DURATION" >"$run/out" 2>"$run/err" \
                     && line="$(helper pgclient "$run/out" "$implementation" "$clients" "$round" 2>"$run/parse")"; then
                     :
                 else
@@ -502,7 +583,7 @@ for clients in $CLIENTS; do
                 fi
                 ;;
             nio-floor-*)
-                if "$FLOOR_CLIENT" --url "$URL" --clients "$clients" --duration "$DURATION" \
+                if ${profiler[@]+"${profiler[@]}"} "$FLOOR_CLIENT" --url "$URL" --clients "$clients" --duration "$DURATION" \
                     --mode "${implementation#nio-floor-}" >"$run/out" 2>"$run/err"; then
                     line="$(helper pgclient "$run/out" "$implementation" "$clients" "$round")"
                 else
@@ -511,6 +592,10 @@ for clients in $CLIENTS; do
                 fi
                 ;;
             esac
+            if [[ "$PROFILE" == 1 ]]; then
+                line="$(helper profile "$run/perf.data" "$line" "$DURATION")"
+                rm -f "$run/perf.data"
+            fi
             echo "$line" >>"$RECORDS"
             show "$line"
         done
