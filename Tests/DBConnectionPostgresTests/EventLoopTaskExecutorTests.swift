@@ -1,5 +1,6 @@
 import DBConnection
 import DBConnectionTesting
+import Foundation
 import NIOCore
 import NIOPosix
 import Testing
@@ -31,6 +32,47 @@ func stillOnLoop(_ loop: any EventLoop) async -> Bool {
             #expect(after)
             #expect(affinity == ExecutorAffinity(executor.eventLoop))
         }
+    }
+
+    /// Many tasks on one executor, each resuming several times: jobs enqueued from the loop while a
+    /// batch runs, and from other threads, all run, on the loop.
+    @Test func manyTasksResumingOnOneExecutorAllFinishOnItsLoop() async {
+        let executor = PGConnection.eventLoopExecutors[0]
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<200 {
+                group.addTask(executorPreference: executor) {
+                    var onLoop = executor.eventLoop.inEventLoop
+                    for _ in 0..<5 { onLoop = await stillOnLoop(executor.eventLoop) && onLoop }
+                    return onLoop
+                }
+            }
+            var results: [Bool] = []
+            for await result in group { results.append(result) }
+            return results
+        }
+        #expect(results.count == 200)
+        #expect(results.allSatisfy { $0 })
+    }
+
+    /// Tasks resumed from other threads (continuations resumed off the loop, many at once) all come
+    /// back to the loop.
+    @Test func resumptionsFromOtherThreadsRunOnTheLoop() async {
+        let executor = PGConnection.eventLoopExecutors[0]
+        let finished = await withTaskGroup(of: (Int, Bool).self) { group in
+            for index in 0..<50 {
+                group.addTask(executorPreference: executor) {
+                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                        Thread { continuation.resume() }.start()
+                    }
+                    return (index, executor.eventLoop.inEventLoop)
+                }
+            }
+            var finished: [(Int, Bool)] = []
+            for await result in group { finished.append(result) }
+            return finished
+        }
+        #expect(finished.map(\.0).sorted() == Array(0..<50))
+        #expect(finished.allSatisfy { $0.1 })
     }
 
     @Test func offTheLoopsThereIsNoCurrentAffinity() async {
