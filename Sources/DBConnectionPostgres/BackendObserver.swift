@@ -191,9 +191,14 @@ final class BackendState: Sendable {
     /// Whether ``readyStatus()`` would answer idle (`I`) at once: every ReadyForQuery owed has arrived,
     /// the last one said idle, and the connection is open and observable. What
     /// ``PGConnection/checkin()`` would find without waiting.
+    ///
+    /// Read once per lease (``PGConnection/needsCheckin``), so it tests the state itself rather than
+    /// building a ``Readiness``, whose error payload is a few hundred bytes to fill and copy.
     var isSettledAndIdle: Bool {
-        if case .ready(UInt8(ascii: "I")) = state.withLock({ Self.readiness(of: $0) }) { return true }
-        return false
+        state.withLock { state in
+            state.unobservable == nil && !state.closed && state.receivedReady >= state.expectedReady
+                && state.status == UInt8(ascii: "I")
+        }
     }
 
     private enum Readiness {

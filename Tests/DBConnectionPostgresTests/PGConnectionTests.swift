@@ -198,6 +198,9 @@ struct PGConnectionTests {
             #expect(conn.needsCheckin)  // an aborted transaction
             try await conn.execute("ROLLBACK")
             #expect(!conn.needsCheckin)
+            // A closed connection is never taken as clean without its check-in.
+            await conn.disconnect(error: PGError(.connectionClosed, message: "closed by the test"))
+            #expect(conn.needsCheckin)
         }
     }
 
