@@ -18,6 +18,16 @@ extension DatabasePool {
         _ body: (PooledConnection<Connection>) async throws -> sending R
     ) async throws -> sending R {
         let lease = try await checkout(options: options)
+        return try await withLease(lease, body)
+    }
+
+    /// The rest of ``withConnection(options:_:)`` once it has its lease: runs `body`, then ends the
+    /// lease.
+    @inlinable
+    func withLease<R>(
+        _ lease: PoolLease<Connection>,
+        _ body: (PooledConnection<Connection>) async throws -> sending R
+    ) async throws -> sending R {
         let connection = PooledConnection(lease: lease, pool: self)
         let result: R
         do {
@@ -55,6 +65,27 @@ extension DatabasePool {
             return
         }
         checkin(lease)
+    }
+}
+
+extension ConnectionPool {
+    /// Checks out a connection, runs `body` with it, and checks it back in: db_connection's `run`.
+    /// ``DatabasePool/withConnection(options:_:)``, with the same behaviour, for the pool itself.
+    ///
+    /// Its checkout is a direct call rather than a call through the ``DatabasePool`` protocol: after
+    /// a protocol requirement's `await` the caller always hops back to its executor, which costs a task
+    /// switch on every lease.
+    /// - Parameters:
+    ///   - options: the call's options; its time budget covers the queue and the whole closure.
+    ///   - body: what to do with the connection.
+    /// - Throws: ``ConnectionError`` when no connection could be had, or what `body` throws.
+    @inlinable
+    public func withConnection<R>(
+        options: CallOptions = CallOptions(),
+        _ body: (PooledConnection<Connection>) async throws -> sending R
+    ) async throws -> sending R {
+        let lease = try await checkout(options: options)
+        return try await withLease(lease, body)
     }
 }
 

@@ -58,4 +58,24 @@ import Testing
             #expect(seen == 1)
         }
     }
+
+    /// The protocol's form (a pool known only as a ``DatabasePool``) and the pool's own behave alike:
+    /// the closure runs in the caller's isolation and the lease ends with it.
+    @MainActor @Test func throughTheProtocolToo() async throws {
+        func lease(from pool: some DatabasePool<ScriptedConnection>) async throws -> Int {
+            try await pool.withConnection { connection in
+                MainActor.assertIsolated()
+                _ = try await connection.execute("Q", ["1"])
+                MainActor.assertIsolated()
+                return 1
+            }
+        }
+        let script = Script([.ok(), .result("R")])
+        try await withTestPool(script) { pool, _, _ in
+            let leased = try await lease(from: pool)
+            #expect(leased == 1)
+            #expect(pool.metrics().idleConnections == 1)
+            #expect(script.record.map(\.name) == ["connect", "execute"])
+        }
+    }
 }
