@@ -145,14 +145,20 @@ final class BackendState: Sendable {
     }
 
     private static func failure(of state: State) -> PGError? {
+        guard hasFailed(state) else { return nil }
         if let reason = state.unobservable {
             return PGError(
                 .unobservable,
                 message: "the driver cannot read the server's messages on this connection (\(reason))"
             )
         }
-        if state.closed { return PGError(.connectionClosed, message: "the connection is closed") }
-        return nil
+        return PGError(.connectionClosed, message: "the connection is closed")
+    }
+
+    /// Whether the connection is closed or unobservable: whether ``failure(of:)`` has an error, without
+    /// making it.
+    private static func hasFailed(_ state: State) -> Bool {
+        state.unobservable != nil || state.closed
     }
 
     // MARK: Read by the connection
@@ -193,11 +199,10 @@ final class BackendState: Sendable {
     /// ``PGConnection/checkin()`` would find without waiting.
     ///
     /// Read once per lease (``PGConnection/needsCheckin``), so it tests the state itself rather than
-    /// building a ``Readiness``, whose error payload is a few hundred bytes to fill and copy.
+    /// building a `Readiness`, whose error payload is a few hundred bytes to fill and copy.
     var isSettledAndIdle: Bool {
         state.withLock { state in
-            state.unobservable == nil && !state.closed && state.receivedReady >= state.expectedReady
-                && state.status == UInt8(ascii: "I")
+            !Self.hasFailed(state) && state.receivedReady >= state.expectedReady && state.status == UInt8(ascii: "I")
         }
     }
 

@@ -14,7 +14,8 @@ func stillOnLoop(_ loop: any EventLoop) async -> Bool {
     return loop.inEventLoop
 }
 
-@Suite struct EventLoopTaskExecutorTests {
+/// A job the executor lost would hang its task: the time limit turns that into a failure.
+@Suite(.timeLimit(.minutes(1))) struct EventLoopTaskExecutorTests {
     @Test func thereIsOneExecutorPerLoopOfTheGroupConnectionsUse() {
         let loops = MultiThreadedEventLoopGroup.singleton.makeIterator().map { ExecutorAffinity($0) }
         #expect(PGConnection.eventLoopExecutors.map { ExecutorAffinity($0.eventLoop) } == loops)

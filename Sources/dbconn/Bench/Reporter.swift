@@ -105,8 +105,8 @@ final class Reporter: Sendable {
         )
     }
 
+    /// The progress line; only called when ``BenchConfiguration/progress`` shows one.
     private func show(sample: Sample, soFar: Percentiles, committed: Int, failed: Int) {
-        guard configuration.progress != .none else { return }
         let metrics = metrics()
         var line: String
         switch configuration.limit {
